@@ -1,0 +1,1 @@
+"""UN/EDIFACT engine: streaming tokenizer, directory-driven validation and CONTRL."""

@@ -1,0 +1,1 @@
+"""Compiler from the original UNECE directory text files to the JSON the validator loads."""
