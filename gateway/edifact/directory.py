@@ -7,6 +7,7 @@ UNECE text. Directories load lazily, one message at a time, and are cached for t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -215,6 +216,12 @@ class Profile:
     message: str
     directories: tuple[str, ...]
     raw: dict[str, Any]
+
+    @property
+    def fingerprint(self) -> str:
+        """Identifies the restrictions themselves (two loads of one file share narrowed specs)."""
+        body = json.dumps(self.raw, sort_keys=True, default=str)
+        return f"{self.name}:{hashlib.sha256(body.encode()).hexdigest()[:16]}"
 
 
 def load_profile(path: Path | str) -> Profile:

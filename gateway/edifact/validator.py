@@ -31,10 +31,12 @@ from .directory import (
     service_codes,
     service_segments,
 )
+from .fastcheck import SegmentPattern, segment_pattern
 from .tokenizer import Delimiters, Segment, Tokenizer, TokenizerError
 
 ENVELOPE_TAGS = frozenset(("UNA", "UNB", "UNZ", "UNG", "UNE", "UNH", "UNT"))
 _TAG = re.compile(r"^[A-Z][A-Z0-9]{2}$")
+_DIGIT = re.compile("[0-9]")
 
 LEVELS = ("interchange", "group", "message", "segment", "element")
 
@@ -151,40 +153,92 @@ class InterchangeReport:
 # -- structure walking ------------------------------------------------------------------------
 
 
-class _Frame:
-    __slots__ = ("counts", "idx", "node")
+class _Table:
+    """Precomputed lookups for one node of a message structure."""
+
+    __slots__ = ("children", "mandatory", "matches", "next_mandatory")
 
     def __init__(self, node: Node) -> None:
+        self.children = node.children
+        n = len(node.children)
+        #: indices of mandatory children
+        self.mandatory = [i for i, c in enumerate(node.children) if c.mandatory]
+        #: next_mandatory[i]: the first mandatory child after i (n when none)
+        self.next_mandatory = [
+            next((j for j in self.mandatory if j > i), n) for i in range(n)
+        ]
+        #: matches[i]: segment tag -> indices j >= i whose segment or group trigger is that tag
+        self.matches: list[dict[str, list[int]]] = [{} for _ in range(n + 1)]
+        for i in range(n - 1, -1, -1):
+            m = {k: list(v) for k, v in self.matches[i + 1].items()}
+            m.setdefault(node.children[i].trigger, []).insert(0, i)
+            self.matches[i] = m
+
+
+class _Frame:
+    __slots__ = ("counts", "idx", "node", "table")
+
+    def __init__(self, node: Node, table: _Table) -> None:
         self.node = node
+        self.table = table
         self.idx = 0
         self.counts = [0] * len(node.children)
+
+
+_NO_PROBLEMS: list[tuple[str, str, str]] = []
 
 
 class StructureWalker:
     """Follows one message through its segment table (groups, order, repetitions)."""
 
-    def __init__(self, root: Node) -> None:
-        self.stack = [_Frame(root)]
+    def __init__(self, root: Node, tables: dict[int, _Table] | None = None) -> None:
+        self.tables = tables if tables is not None else {}
+        self.stack = [_Frame(root, self._table(root))]
+
+    def _table(self, node: Node) -> _Table:
+        t = self.tables.get(id(node))
+        if t is None:
+            t = self.tables[id(node)] = _Table(node)
+        return t
 
     def step(self, tag: str) -> list[tuple[str, str, str]]:
         """Advance over one segment; returns (code, text, missing-or-offending tag) problems."""
         stack = self.stack
+        top = stack[-1]
+        i = top.idx
+        child = top.table.children[i]
+        # Fast path: the same segment again, within its repetitions.
+        if child.tag == tag and top.counts[i] < child.max:
+            top.counts[i] += 1
+            return _NO_PROBLEMS
+        # Fast path: a later position of the same group, skipping nothing mandatory (positions
+        # after idx have not been used yet in this repetition of the group).
+        table = top.table
+        later = table.matches[i + 1].get(tag)
+        if later is not None and table.next_mandatory[i] >= later[0]:
+            j = later[0]
+            top.idx = j
+            top.counts[j] = 1
+            child = table.children[j]
+            if child.tag is None:
+                self._enter(child)
+            return _NO_PROBLEMS
         found: tuple[int, int] | None = None
         overflow: tuple[int, int] | None = None
         for level in range(len(stack) - 1, -1, -1):
             frame = stack[level]
-            children = frame.node.children
-            for i in range(frame.idx, len(children)):
-                child = children[i]
-                if child.tag == tag or (child.tag is None and child.trigger == tag):
-                    if i == frame.idx and frame.counts[i] >= child.max:
-                        # A group's trigger repeating is the group repeating: leave that
-                        # verdict to the parent level (36, not 35).
-                        if overflow is None and not (i == 0 and level > 0):
-                            overflow = (level, i)
-                        continue
-                    found = (level, i)
-                    break
+            candidates = frame.table.matches[frame.idx].get(tag)
+            if not candidates:
+                continue
+            for i in candidates:
+                if i == frame.idx and frame.counts[i] >= frame.table.children[i].max:
+                    # A group's trigger repeating is the group repeating: leave that
+                    # verdict to the parent level (36, not 35).
+                    if overflow is None and not (i == 0 and level > 0):
+                        overflow = (level, i)
+                    continue
+                found = (level, i)
+                break
             if found:
                 break
         if found is None:
@@ -210,15 +264,18 @@ class StructureWalker:
                 )
             return problems
         level, i = found
-        problems = self._pop_to(level)
+        problems = self._pop_to(level) if level < len(stack) - 1 else []
         frame = stack[level]
-        problems.extend(self._missing(frame, frame.idx, i))
+        if i > frame.idx:
+            missing = self._missing(frame, frame.idx, i)
+            if missing:
+                problems = problems + missing if problems else missing
         frame.idx = i
         frame.counts[i] += 1
         child = frame.node.children[i]
         if child.tag is None:
             self._enter(child)
-        return problems
+        return problems or _NO_PROBLEMS
 
     def finish(self) -> list[tuple[str, str, str]]:
         """End of message: every mandatory segment/group not seen yet is missing (UNT aside)."""
@@ -231,13 +288,13 @@ class StructureWalker:
         return problems
 
     def _enter(self, group: Node) -> None:
-        frame = _Frame(group)
+        frame = _Frame(group, self._table(group))
         frame.counts[0] = 1
         self.stack.append(frame)
         # A nested trigger (group whose first child is a group) is entered down to the segment.
         node = group.children[0]
         while node.tag is None:
-            inner = _Frame(node)
+            inner = _Frame(node, self._table(node))
             inner.counts[0] = 1
             self.stack.append(inner)
             node = node.children[0]
@@ -253,21 +310,20 @@ class StructureWalker:
     def _missing(frame: _Frame, start: int, end: int) -> list[tuple[str, str, str]]:
         problems = []
         children = frame.node.children
-        for j in range(start, end):
+        counts = frame.counts
+        for j in frame.table.mandatory:
+            if j < start or j >= end or counts[j]:
+                continue
             child = children[j]
-            if child.mandatory and frame.counts[j] == 0:
-                if child.tag is None:
-                    text = (
-                        f"mandatory segment group {child.group} (starting with "
-                        f"{child.trigger}) is missing"
-                    )
-                else:
-                    text = f"mandatory segment {child.tag} is missing"
-                problems.append(("13", text, child.trigger))
+            if child.tag is None:
+                text = (
+                    f"mandatory segment group {child.group} (starting with "
+                    f"{child.trigger}) is missing"
+                )
+            else:
+                text = f"mandatory segment {child.tag} is missing"
+            problems.append(("13", text, child.trigger))
         return problems
-
-
-# -- element checks ---------------------------------------------------------------------------
 
 
 class _ElementChecker:
@@ -303,7 +359,7 @@ class _ElementChecker:
                 return self._decimal_error(f"decimal mark at the end of {v!r}")
             length = len(digits)
         else:
-            if typ == "a" and any(c.isdigit() for c in v):
+            if typ == "a" and _DIGIT.search(v):
                 return "37", f"{spec.id} is alphabetic (a); got {v!r}"
             length = len(v)
         if length > spec.max:
@@ -408,13 +464,33 @@ def _locate_char(seg: Segment, pattern: re.Pattern[str]) -> tuple[int, int, str]
 # -- the validator ----------------------------------------------------------------------------
 
 
+_TABLES: dict[int, tuple[Node, dict[int, _Table]]] = {}
+
+
+def _tables(root: Node) -> dict[int, _Table]:
+    """Lookup tables shared by every message of one structure (the root is kept alive here)."""
+    entry = _TABLES.get(id(root))
+    if entry is None:
+        entry = _TABLES[id(root)] = (root, {})
+    return entry[1]
+
+
+_PROFILED: dict[tuple[str, str, tuple[str, ...]], MessageSpec] = {}
+
+
+def report_ic(validator: EdifactValidator) -> int:
+    return validator._ic.index if validator._ic else 0
+
+
 class _MessageState:
-    __slots__ = ("report", "spec", "walker")
+    __slots__ = ("known", "report", "spec", "walker")
 
     def __init__(self, report: MessageReport, spec: MessageSpec | None) -> None:
         self.report = report
         self.spec = spec
-        self.walker = StructureWalker(spec.root) if spec is not None else None
+        #: tag -> (segment spec, fast acceptor), filled as tags are met
+        self.known: dict[str, tuple[SegmentSpec | None, SegmentPattern | None]] = {}
+        self.walker = StructureWalker(spec.root, _tables(spec.root)) if spec is not None else None
 
 
 class EdifactValidator:
@@ -456,7 +532,12 @@ class EdifactValidator:
         try:
             for chunk in chunks:
                 for seg in tok.feed(chunk):
-                    yield from self._segment(seg)
+                    # Hot path: a data segment inside a message needs no dispatch.
+                    state = self._msg
+                    if state is not None and seg.tag[:2] != "UN":
+                        self._message_segment(state, seg)
+                    else:
+                        yield from self._segment(seg)
             for seg in tok.close():
                 yield from self._segment(seg)
         except TokenizerError as exc:
@@ -551,6 +632,10 @@ class EdifactValidator:
         rep = repertoire_for(ic.syntax_identifier) or FALLBACK
         self._invalid_chars = rep.invalid_pattern(ic.delimiters.chars())
         self._syntax4 = syntax4
+        d = ic.delimiters
+        self._element_sep, self._component_sep = d.element, d.component
+        # Segments holding these take the element-by-element path (escapes, repetitions).
+        self._slow_chars = "".join(c for c in (d.release, d.repetition) if c)
 
     def _open_interchange(self, seg: Segment) -> None:
         tok = self.tokenizer
@@ -776,9 +861,20 @@ class EdifactValidator:
                                   element=2, component=component)
             )
             return None
-        for profile in self.profiles.get(mtype, []):
-            if not profile.directories or spec.directory in profile.directories:
-                spec = apply_profile(spec, profile)
+        profiles = [
+            p
+            for p in self.profiles.get(mtype, [])
+            if not p.directories or spec.directory in p.directories
+        ]
+        if profiles:
+            key = (spec.directory, mtype, tuple(p.fingerprint for p in profiles))
+            narrowed = _PROFILED.get(key)
+            if narrowed is None:
+                narrowed = spec
+                for p in profiles:
+                    narrowed = apply_profile(narrowed, p)
+                _PROFILED[key] = narrowed
+            spec = narrowed
         return spec
 
     def _msg_finding(self, report: MessageReport, code: str, text: str, seg: Segment,
@@ -793,31 +889,64 @@ class EdifactValidator:
         if report.segments is not None:
             report.segments.append(seg)
         tag = seg.tag
-        f = report.findings
-        ic_index = self._ic.index if self._ic else 0
-        if tag == "UNT":
-            self._service_segment(seg, "message", f, report)
-        elif not _TAG.match(tag):
-            f.append(Finding("12", f"invalid segment tag {tag[:20]!r}", "segment", ic_index,
-                             report.group, report.index, tag[:3], seg.position,
-                             offset=seg.offset, line=seg.line))  # fmt: skip
+        known = state.known.get(tag)
+        if known is None:
+            known = state.known[tag] = self._segment_kind(state, tag)
+        sspec, pattern = known
+        if sspec is None and tag != "UNT" and not _TAG.match(tag):
+            report.findings.append(
+                Finding("12", f"invalid segment tag {tag[:20]!r}", "segment", report_ic(self),
+                        report.group, report.index, tag[:3], seg.position, offset=seg.offset,
+                        line=seg.line)
+            )  # fmt: skip
             return
-        if state.walker is not None:
-            for code, text, subject in state.walker.step(tag):
-                # A missing segment is named, at the position where it was expected.
-                f.append(Finding(code, text, "segment", ic_index, report.group, report.index,
-                                 subject, seg.position, offset=seg.offset,
-                                 line=seg.line))  # fmt: skip
-        sspec = (state.spec.segments.get(tag) if state.spec is not None else None) or (
-            self._service.get(tag)
-        )
-        self._check_chars(seg, "segment", f, report, sspec)
-        if tag == "UNT" or state.spec is None or sspec is None:
+        walker = state.walker
+        if walker is not None:
+            problems = walker.step(tag)
+            if problems:
+                for code, text, subject in problems:
+                    # A missing segment is named, at the position where it was expected.
+                    report.findings.append(
+                        Finding(code, text, "segment", report_ic(self), report.group,
+                                report.index, subject, seg.position, offset=seg.offset,
+                                line=seg.line)
+                    )  # fmt: skip
+        raw = seg.raw
+        if self._invalid_chars.search(raw) is not None:
+            self._check_chars(seg, "segment", report.findings, report, sspec)
+        if tag == "UNT":
+            self._service_segment(seg, "message", report.findings, report)
+            return
+        if sspec is None:
             return  # (a segment foreign to the message was reported by the structure walker)
+        slow = self._slow_chars
+        if (
+            pattern is not None
+            and not (slow and (slow[0] in raw or (len(slow) > 1 and slow[1] in raw)))
+            and pattern.accepts(raw)
+        ):
+            return
         for code, text, el, comp, occ in self._checker.segment(seg, sspec):
-            f.append(Finding(code, f"{tag}: {text}", "element", ic_index, report.group,
-                             report.index, tag, seg.position, el, comp, occ, seg.offset,
-                             seg.line))  # fmt: skip
+            report.findings.append(
+                Finding(code, f"{tag}: {text}", "element", report_ic(self), report.group,
+                        report.index, tag, seg.position, el, comp, occ, seg.offset, seg.line)
+            )  # fmt: skip
+
+    def _segment_kind(
+        self, state: _MessageState, tag: str
+    ) -> tuple[SegmentSpec | None, SegmentPattern | None]:
+        """The definition of a tag within the current message, and its fast acceptor."""
+        if tag == "UNT":
+            return self._service.get(tag), None
+        sspec = state.spec.segments.get(tag) if state.spec is not None else None
+        if sspec is None:
+            sspec = self._service.get(tag) if state.spec is not None else None
+        if sspec is None:
+            return None, None
+        pattern = segment_pattern(
+            sspec, self._element_sep, self._component_sep, self._checker.decimal_chars
+        )
+        return sspec, pattern
 
     def _close_message(self, unt: Segment | None) -> Iterator[MessageReport]:
         state = self._msg
