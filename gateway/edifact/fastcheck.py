@@ -78,7 +78,7 @@ class _Builder:
             cs = comps[i]
             v = self.value(cs)
             body = v if cs.mandatory else f"(?:{v})?"
-            later_mandatory = any(c.mandatory for c in comps[i + 1 :])
+            later_mandatory = any(c.mandatory for c in comps[i:])
             if i == 0:
                 rest = body + rest
             else:
