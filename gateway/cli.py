@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -107,8 +108,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             stamp = datetime.now(UTC)
             acks = []
             for ic in reports:
-                ref = "C" + stamp.strftime("%y%m%d%H%M%S") + str(ic.index)
-                contrl = build_contrl(ic, ref[:14], stamp)
+                # an..14 interchange control reference, unique per CONTRL
+                contrl = build_contrl(ic, secrets.token_hex(7).upper(), stamp)
                 if contrl is not None:
                     acks.append(contrl.decode("utf-8" if ic.syntax_identifier in ("UNOW", "UNOY")
                                               else "latin-1"))

@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# ISO 646 invariant graphics: no national/alternative allocations (# $ @ [ ] { } ...).
-_ISO646_INVARIANT_UPPER = "A-Z0-9 !\"%&'()*+,\\-./:;<=>?_"
+# Level A character set, ISO 9735 clause 5.1 (UNTDID D422): upper case letters, digits, space
+# and . , - ( ) / = ' + : ? ! " % & * ; < >  (level B, clause 5.2, adds lower case letters).
+_LEVEL_A = "A-Z0-9 !\"%&'()*+,\\-./:;<=>?"
 _LOWER = "a-z"
 # Information separators IS4..IS1: level B default terminator and separators.
 _IS_SEPARATORS = "\x1c\x1d\x1e\x1f"
@@ -56,14 +57,14 @@ REPERTOIRES: dict[str, Repertoire] = {
         Repertoire(
             "UNOA",
             "latin-1",
-            *_allow_only(_ISO646_INVARIANT_UPPER + _IS_SEPARATORS),
-            "ISO 646 basic code table without lower case letters",
+            *_allow_only(_LEVEL_A + _IS_SEPARATORS),
+            "ISO 9735 level A",
         ),
         Repertoire(
             "UNOB",
             "latin-1",
-            *_allow_only(_ISO646_INVARIANT_UPPER + _LOWER + _IS_SEPARATORS),
-            "ISO 646 basic code table",
+            *_allow_only(_LEVEL_A + _LOWER + _IS_SEPARATORS),
+            "ISO 9735 level B",
         ),
         Repertoire("UNOC", "latin-1", *_forbid(_CONTROLS), "ISO/IEC 8859-1 Latin-1"),
         Repertoire("UNOD", "iso8859-2", *_forbid(_CONTROLS), "ISO/IEC 8859-2 Latin-2"),

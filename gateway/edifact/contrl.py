@@ -3,7 +3,7 @@
 Positions: UCS 0096 counts UNH as segment 1; S011 0098 counts the segment tag as position 1
 (ISO 9735-10), so the first data element after the tag is 2 (our findings number data elements
 from 1, after the tag, and add one here). A missing segment is reported at the position of the
-segment received where it was expected.
+last segment processed before the place it was expected (ISO 9735-10, 0096).
 
 One CONTRL interchange answers one subject interchange, in the subject's syntax version:
 UCI for the interchange (UNA/UNB/UNZ errors), UCF per group when the subject used groups, UCM
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from .charsets import FALLBACK, repertoire_for
 from .tokenizer import Delimiters, Segment
 from .validator import Finding, GroupReport, InterchangeReport, MessageReport
 
@@ -107,27 +108,40 @@ def _message(w: _Writer, m: MessageReport, limit: int) -> None:
             w.seg("UCD", f.code, s011)
 
 
+def _clean(ic: InterchangeReport, values: list[str]) -> bool:
+    """Values can be copied into the CONTRL: every character allowed by the character set
+    (a finding reports only the first bad character of a segment, so look at each value)."""
+    rep = repertoire_for(ic.syntax_identifier) or FALLBACK
+    invalid = rep.invalid_pattern("")
+    return all(invalid.search(v) is None for v in values)
+
+
 def _copyable(header: Segment, ic: InterchangeReport) -> bool:
     """ISO 9735-4 5.3.4: UNB sender, recipient and reference must be present and valid."""
     for f in ic.findings:
         if f.segment_tag == "UNA" or (f.segment_tag == "UNB" and f.element in (1, 2, 3, 5)):
             return False
-    return bool(header.value(2) and header.value(3) and header.value(5))
+    copied = [*header.elements[1], *header.elements[2], header.value(5)]
+    return bool(header.value(2) and header.value(3) and header.value(5)) and _clean(ic, copied)
 
 
-def _message_copyable(m: MessageReport) -> bool:
+def _message_copyable(ic: InterchangeReport, m: MessageReport) -> bool:
     for f in m.findings:
         # 14 (type not supported) and 26 (duplicate) leave the identifiers themselves intact.
         if f.segment_tag == "UNH" and f.element in (1, 2) and f.code not in ("14", "26"):
             return False
-    return bool(m.reference) and all(m.identifier[:4]) and len(m.identifier) >= 4
+    return (bool(m.reference) and all(m.identifier[:4]) and len(m.identifier) >= 4
+            and _clean(ic, [m.reference, *m.identifier]))  # fmt: skip
 
 
-def _group_copyable(g: GroupReport) -> bool:
+def _group_copyable(ic: InterchangeReport, g: GroupReport) -> bool:
     for f in g.findings:
         if f.segment_tag == "UNG" and f.element in (2, 3, 5):
             return False
-    return bool(g.reference and g.segment.value(2) and g.segment.value(3))
+    seg = g.segment
+    return bool(g.reference and seg.value(2) and seg.value(3)) and _clean(
+        ic, [g.reference, *seg.elements[1], *seg.elements[2]]
+    )
 
 
 def build_contrl(
@@ -144,6 +158,8 @@ def build_contrl(
     header = ic.header
     if header is None or not _copyable(header, ic):
         return None
+    if ic.messages and all(m.type == "CONTRL" for m in ic.messages):
+        return None  # ISO 9735-4 5.3.7: no CONTRL in answer to CONTRL messages only
     syntax4 = ic.syntax_version == "4"
     delimiters = Delimiters(repetition="*" if syntax4 else None)
     w = _Writer(delimiters, syntax4)
@@ -162,9 +178,9 @@ def build_contrl(
     first = len(w.segments) - 1
     ic_error = _first(ic.findings, ("interchange",))
     uncopyable: list[GroupReport | MessageReport] = [
-        g for g in ic.groups if not _group_copyable(g)
+        g for g in ic.groups if not _group_copyable(ic, g)
     ]
-    uncopyable += [m for m in ic.messages if not _message_copyable(m)]
+    uncopyable += [m for m in ic.messages if not _message_copyable(ic, m)]
     if ic_error is None and uncopyable:
         # A group or message whose identifiers cannot be copied into a UCF/UCM is reported by
         # rejecting the interchange with its first error.

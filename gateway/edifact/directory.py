@@ -82,6 +82,8 @@ class MessageSpec:
     name: str
     root: Node
     segments: dict[str, SegmentSpec]
+    #: segment table position -> definition narrowed for that position only (profiles)
+    at_position: dict[str, SegmentSpec] = field(default_factory=dict)
 
 
 class DirectoryError(LookupError):
@@ -225,11 +227,31 @@ class Profile:
 
 
 def load_profile(path: Path | str) -> Profile:
+    """Read a profile and check it against every directory it names (or every available one).
+
+    Raises DirectoryError for a rule naming a position, segment, element or component the
+    message does not have, so a bad profile is refused when loaded, not mid-stream.
+    """
     with Path(path).open("rb") as fh:
         raw = tomllib.load(fh)
     meta = raw.get("profile", {})
-    dirs = meta.get("directories") or [meta.get("directory", "")]
-    return Profile(meta.get("name", Path(path).stem), meta["message"], tuple(dirs), raw)
+    if "message" not in meta:
+        raise DirectoryError(f"profile {path}: [profile] message is missing")
+    dirs = meta.get("directories") or ([meta["directory"]] if meta.get("directory") else [])
+    profile = Profile(meta.get("name", Path(path).stem), meta["message"], tuple(dirs), raw)
+    checked = 0
+    for directory in dirs or available_directories():
+        try:
+            spec = message_spec(directory, profile.message)
+        except DirectoryError:
+            if dirs:
+                raise
+            continue
+        apply_profile(spec, profile)
+        checked += 1
+    if not checked:
+        raise DirectoryError(f"profile {profile.name}: {profile.message} is in no directory")
+    return profile
 
 
 def _find_nodes(node: Node, pos: str) -> list[Node]:
@@ -273,6 +295,7 @@ def apply_profile(spec: MessageSpec, profile: Profile) -> MessageSpec:
 
         [[element]]            # a data element of a segment, by tag and 1-based positions
         segment = "BGM"
+        pos = "0020"           # optional: only the segment at this table position
         element = 2
         component = 1          # optional, for composites
         status = "M"
@@ -291,28 +314,51 @@ def apply_profile(spec: MessageSpec, profile: Profile) -> MessageSpec:
             if "max" in rule:
                 node.max = min(node.max, int(rule["max"]))
     segments = dict(spec.segments)
+    at_position = dict(spec.at_position)
     for rule in profile.raw.get("element", []):
         tag = rule["segment"]
         seg = segments.get(tag)
         if seg is None:
             raise DirectoryError(f"profile {profile.name}: segment {tag} not in the message")
-        elements = list(seg.elements)
-        idx = int(rule["element"]) - 1
-        el = elements[idx]
-        comp = rule.get("component")
-
-        if comp is None:
-            if el.value is not None:
-                el = replace(el, value=_narrow(el.value, rule))
-            if "status" in rule:
-                el = replace(el, mandatory=rule["status"] == "M")
+        pos = str(rule["pos"]) if "pos" in rule else None
+        if pos is not None:
+            nodes = [n for n in _find_nodes(root, pos) if n.tag == tag]
+            if not nodes:
+                raise DirectoryError(f"profile {profile.name}: no {tag} at position {pos}")
+            seg = at_position.get(pos, seg)
+        narrowed = _narrow_segment(seg, rule, profile.name)
+        if pos is None:
+            segments[tag] = narrowed
+            # position-scoped rules already made for this tag keep this rule too
+            for p, s in list(at_position.items()):
+                if s.tag == tag:
+                    at_position[p] = _narrow_segment(s, rule, profile.name)
         else:
-            assert el.components is not None, f"{tag} element {idx + 1} is not a composite"
-            comps = list(el.components)
-            comps[int(comp) - 1] = _narrow(comps[int(comp) - 1], rule)
-            el = replace(el, components=tuple(comps))
-            if rule.get("status") == "M":
-                el = replace(el, mandatory=True)
-        elements[idx] = el
-        segments[tag] = replace(seg, elements=tuple(elements))
-    return MessageSpec(spec.type, spec.directory, spec.name, root, segments)
+            at_position[pos] = narrowed
+    return MessageSpec(spec.type, spec.directory, spec.name, root, segments, at_position)
+
+
+def _narrow_segment(seg: SegmentSpec, rule: dict[str, Any], profile: str) -> SegmentSpec:
+    elements = list(seg.elements)
+    idx = int(rule["element"]) - 1
+    if not 0 <= idx < len(elements):
+        raise DirectoryError(f"profile {profile}: {seg.tag} has no element {idx + 1}")
+    el = elements[idx]
+    comp = rule.get("component")
+    if comp is None:
+        if el.value is not None:
+            el = replace(el, value=_narrow(el.value, rule))
+        if "status" in rule:
+            el = replace(el, mandatory=rule["status"] == "M")
+    else:
+        ci = int(comp) - 1
+        if el.components is None or not 0 <= ci < len(el.components):
+            raise DirectoryError(f"profile {profile}: {seg.tag} element {idx + 1} has no "
+                                 f"component {ci + 1}")  # fmt: skip
+        comps = list(el.components)
+        comps[ci] = _narrow(comps[ci], rule)
+        el = replace(el, components=tuple(comps))
+        if rule.get("status") == "M":
+            el = replace(el, mandatory=True)
+    elements[idx] = el
+    return replace(seg, elements=tuple(elements))

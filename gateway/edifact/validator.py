@@ -483,11 +483,14 @@ def report_ic(validator: EdifactValidator) -> int:
 
 
 class _MessageState:
-    __slots__ = ("known", "report", "spec", "walker")
+    __slots__ = ("known", "report", "scoped_tags", "spec", "walker")
 
     def __init__(self, report: MessageReport, spec: MessageSpec | None) -> None:
         self.report = report
         self.spec = spec
+        self.scoped_tags = (
+            frozenset(s.tag for s in spec.at_position.values()) if spec is not None else frozenset()
+        )
         #: tag -> (segment spec, fast acceptor), filled as tags are met
         self.known: dict[str, tuple[SegmentSpec | None, SegmentPattern | None]] = {}
         self.walker = StructureWalker(spec.root, _tables(spec.root)) if spec is not None else None
@@ -723,12 +726,11 @@ class EdifactValidator:
                 Finding("32", "interchange contains no message or group", "interchange", ic.index)
             )
         if unz is None:
-            if ic.header is not None:
-                what = "before the next UNB" if missing_unz else "at the end of the data"
-                f.append(
-                    Finding("13", f"interchange trailer UNZ is missing {what}", "interchange",
-                            ic.index, segment_tag="UNZ")
-                )  # fmt: skip
+            what = "before the next UNB" if missing_unz else "at the end of the data"
+            f.append(
+                Finding("13", f"interchange trailer UNZ is missing {what}", "interchange",
+                        ic.index, segment_tag="UNZ")
+            )  # fmt: skip
         else:
             self._service_segment(unz, "interchange", f)
             self._check_chars(unz, "interchange", f)
@@ -905,12 +907,24 @@ class EdifactValidator:
             problems = walker.step(tag)
             if problems:
                 for code, text, subject in problems:
-                    # A missing segment is named, at the position where it was expected.
+                    # ISO 9735-10 0096: a missing segment (a missing group: its first segment)
+                    # is reported at the last segment processed before the place it was
+                    # expected; other problems at the segment itself.
+                    position = seg.position - 1 if code == "13" else seg.position
                     report.findings.append(
                         Finding(code, text, "segment", report_ic(self), report.group,
-                                report.index, subject, seg.position, offset=seg.offset,
+                                report.index, subject, position, offset=seg.offset,
                                 line=seg.line)
                     )  # fmt: skip
+        if state.scoped_tags and tag in state.scoped_tags and walker is not None:
+            # A profile narrowed this tag at some positions of the segment table only.
+            top = walker.stack[-1]
+            node = top.node.children[top.idx]
+            scoped = state.spec.at_position.get(node.pos) if state.spec is not None else None
+            if scoped is not None and node.tag == tag:
+                sspec = scoped
+                pattern = segment_pattern(scoped, self._element_sep, self._component_sep,
+                                          self._checker.decimal_chars)  # fmt: skip
         raw = seg.raw
         if self._invalid_chars.search(raw) is not None:
             self._check_chars(seg, "segment", report.findings, report, sspec)
