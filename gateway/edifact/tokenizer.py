@@ -119,9 +119,14 @@ class Segment:
         number: int,
         raw_elements: list[str] | None = None,
         component_separator: str = ":",
+        interchange: int = 0,
+        group: int = 0,
+        message: int = 0,
+        position: int = 0,
     ) -> None:
         self.tag = tag
         self._elements = elements
+        #: the segment cut at data element separators, tag included (index 0)
         self._raw_elements = raw_elements
         self._comp = component_separator
         self.raw = raw
@@ -129,17 +134,17 @@ class Segment:
         self.line = line
         self.number = number
         self.repeats: dict[int, list[list[str]]] | None = None
-        self.interchange = 0
-        self.group = 0
-        self.message = 0
-        self.position = 0
+        self.interchange = interchange
+        self.group = group
+        self.message = message
+        self.position = position
 
     @property
     def elements(self) -> list[list[str]]:
         els = self._elements
         if els is None:
             comp = self._comp
-            els = self._elements = [e.split(comp) for e in self._raw_elements or ()]
+            els = self._elements = [e.split(comp) for e in (self._raw_elements or ["", ""])[1:]]
         return els
 
     @elements.setter
@@ -156,10 +161,14 @@ class Segment:
     def __len__(self) -> int:
         """Number of data elements."""
         raw = self._raw_elements
-        return len(raw) if raw is not None else len(self.elements)
+        return len(raw) - 1 if raw is not None else len(self.elements)
 
     def __repr__(self) -> str:
         return f"<Segment {self.tag} #{self.number} line {self.line} {self.elements!r}>"
+
+
+def _has_any(text: str, chars: str) -> bool:
+    return any(c in text for c in chars) if len(chars) > 1 else chars in text
 
 
 _UNESCAPE_CACHE: dict[str, re.Pattern[str]] = {}
@@ -402,6 +411,86 @@ class Tokenizer:
                 self._buf = self._buf[self._pos :]
                 self._pos = 0
 
+    def _batch_clean(self, text: str, out: list[Segment]) -> None:
+        """The common case of :meth:`_batch` (no segment can exceed the size limit): a segment
+        without release or repetition characters is one split; others, and service segments,
+        take the general path one by one."""
+        d = self.delimiters
+        elem, comp = d.element, d.component
+        special = "".join(c for c in (d.release, d.repetition) if c and c in text)
+        strip = self._strip_str
+        offset = self._base
+        line = self._line
+        pos0 = self._pos - offset
+        number = self._number
+        ic, grp, msg, position = self._interchange, self._group, self._message, self._position
+        append = out.append
+        newlines = "\n" in text
+        try:
+            for part in text.split(d.segment):
+                raw = part.lstrip(strip) if strip else part
+                if len(raw) != len(part):
+                    lead = len(part) - len(raw)
+                    if newlines:
+                        line += part.count("\n", 0, lead)
+                    offset += lead
+                if not raw:
+                    offset += 1
+                    continue
+                number += 1
+                els = raw.split(elem)
+                tag = els[0]
+                if tag[:2] == "UN" or comp in tag or (special and _has_any(raw, special)):
+                    # Service segment, composite tag, escapes or repetitions: general path.
+                    self._interchange, self._group = ic, grp
+                    self._message, self._position = msg, position
+                    self._number = number - 1
+                    self._base, self._line = offset, line
+                    self._pos = offset + pos0
+                    self._batch_one(raw, out)
+                    ic, grp, msg, position = (self._interchange, self._group, self._message,
+                                              self._position)  # fmt: skip
+                    number, offset, line = self._number, self._base, self._line
+                    if self._expect_header or tag == "UNB":
+                        return  # the delimiters or the character set may change now
+                    continue
+                if position:
+                    position += 1
+                append(Segment(tag, None, raw, offset, line, number, els, comp, ic, grp, msg,
+                               position))  # fmt: skip
+                if newlines and "\n" in raw:
+                    line += raw.count("\n")
+                offset += len(raw) + 1
+        finally:
+            self._number = number
+            self._interchange, self._group = ic, grp
+            self._message, self._position = msg, position
+            self._pos = offset + pos0
+            self._base = offset
+            self._line = line
+
+    def _batch_one(self, raw: str, out: list[Segment]) -> None:
+        """One service segment through the general path (positions, UNB/UNZ state)."""
+        offset, line = self._base, self._line
+        seg = self._parse(raw, offset, line)
+        self._number += 1
+        seg.number = self._number
+        self._locate(seg)
+        if seg.tag == "UNB" and self.repertoire.codec != "latin-1":
+            again = self._parse(raw.encode("latin-1").decode(self.repertoire.codec, "replace"),
+                                offset, line)  # fmt: skip
+            seg.elements, seg.raw, seg.repeats = again.elements, again.raw, again.repeats
+        out.append(seg)
+        self._line = line + raw.count("\n")
+        consumed = len(raw) + 1
+        self._base += consumed
+        self._pos += consumed
+        if seg.tag == "UNZ":
+            self._expect_header = True
+            self._set_delimiters(DEFAULT_DELIMITERS)
+            self.repertoire = FALLBACK
+            self._single_byte = True
+
     def _batch(self, start: int, last: int, out: list[Segment]) -> None:
         """Fast path: cut every complete segment in ``buf[start:last+1]`` at once.
 
@@ -412,6 +501,9 @@ class Tokenizer:
         text = self._buf[start:last].decode(self.repertoire.codec, "replace")
         d = self.delimiters
         elem, comp, release, rep = d.element, d.component, d.release, d.repetition
+        if len(text) <= self.max_segment_bytes:
+            self._batch_clean(text, out)
+            return
         strip = self._strip_str
         limit = self.max_segment_bytes
         offset = self._base
@@ -445,7 +537,6 @@ class Tokenizer:
                     tag = els[0]
                     if comp in tag:
                         tag = tag.split(comp)[0]
-                    del els[0]
                     seg = Segment(tag, None, raw, offset, line, number, els, comp)
                 if tag[:2] == "UN":
                     # Service segment: let _locate keep the counters.
