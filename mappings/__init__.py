@@ -1,0 +1,1 @@
+"""Declarative mappings from message formats to the canonical cargo model."""

@@ -1,0 +1,1 @@
+"""Business rules on the canonical model: check digits, code lists, plausibility."""
