@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from .charsets import FALLBACK, repertoire_for
 from .tokenizer import Delimiters, Segment
 from .validator import Finding, GroupReport, InterchangeReport, MessageReport
+from .writer import SegmentWriter
 
 ACTION_REJECTED = "4"
 ACTION_ACKNOWLEDGED = "7"
@@ -27,34 +28,6 @@ ACTION_RECEIVED = "8"
 _SERVICE_TAGS = frozenset(("UNA", "UNB", "UNG", "UNH", "UNT", "UNE", "UNZ"))
 MAX_UCS = 999
 MAX_UCD = 99
-
-
-class _Writer:
-    def __init__(self, delimiters: Delimiters, syntax4: bool) -> None:
-        self.d = delimiters
-        self.syntax4 = syntax4
-        rel = delimiters.release or "?"
-        self._specials = {c: rel + c for c in delimiters.chars()}
-        self.segments: list[str] = []
-
-    def esc(self, value: str) -> str:
-        if any(c in value for c in self._specials):
-            return "".join(self._specials.get(c, c) for c in value)
-        return value
-
-    def seg(self, tag: str, *elements: str | list[str] | tuple[str, ...]) -> None:
-        parts = [tag]
-        for el in elements:
-            if isinstance(el, (list, tuple)):
-                comps = [self.esc(c) for c in el]
-                while comps and comps[-1] == "":
-                    comps.pop()
-                parts.append(self.d.component.join(comps))
-            else:
-                parts.append(self.esc(el))
-        while len(parts) > 1 and parts[-1] == "":
-            parts.pop()
-        self.segments.append(self.d.element.join(parts))
 
 
 def _error_elements(f: Finding | None, syntax4: bool, with_tag: bool) -> list[str | list[str]]:
@@ -82,7 +55,7 @@ def _first(findings: list[Finding], levels: tuple[str, ...]) -> Finding | None:
     return None
 
 
-def _message(w: _Writer, m: MessageReport, limit: int) -> None:
+def _message(w: SegmentWriter, m: MessageReport, limit: int) -> None:
     syntax4 = w.syntax4
     s009 = m.identifier[: 7 if syntax4 else 5]
     # Positionless structural problems (e.g. found at a missing UNT) are message-level.
@@ -162,7 +135,7 @@ def build_contrl(
         return None  # ISO 9735-4 5.3.7: no CONTRL in answer to CONTRL messages only
     syntax4 = ic.syntax_version == "4"
     delimiters = Delimiters(repetition="*" if syntax4 else None)
-    w = _Writer(delimiters, syntax4)
+    w = SegmentWriter(delimiters, syntax4)
     now = now or datetime.now(UTC)
     ident = ic.syntax_identifier if ic.syntax_identifier.startswith("UNO") else "UNOC"
     version = ic.syntax_version if ic.syntax_version in ("1", "2", "3", "4") else "3"
@@ -171,9 +144,7 @@ def build_contrl(
     n_comp = 4 if syntax4 else 3
     sender = header.elements[1][:n_comp] if len(header.elements) > 1 else [""]
     recipient = header.elements[2][:n_comp] if len(header.elements) > 2 else [""]
-    date = now.strftime("%Y%m%d" if syntax4 else "%y%m%d")
-    w.seg("UNB", [ident, version], recipient, sender, [date, now.strftime("%H%M")],
-          control_reference)  # fmt: skip
+    w.unb((ident, version), recipient, sender, now, control_reference)
     w.seg("UNH", "1", ["CONTRL", "4", "1", "UN"] if syntax4 else ["CONTRL", "D", "3", "UN"])
     first = len(w.segments) - 1
     ic_error = _first(ic.findings, ("interchange",))
@@ -200,12 +171,14 @@ def build_contrl(
     count = len(w.segments) - first + 1
     w.seg("UNT", str(count), "1")
     w.seg("UNZ", "1", control_reference)
-    text = delimiters.as_una() + delimiters.segment.join(w.segments) + delimiters.segment
+    text = w.text()
     codec = "utf-8" if ident in ("UNOW", "UNOY") else "latin-1"
     return text.encode(codec, "replace")
 
 
-def _group(w: _Writer, g: GroupReport, messages: list[MessageReport], report_all: bool) -> None:
+def _group(
+    w: SegmentWriter, g: GroupReport, messages: list[MessageReport], report_all: bool
+) -> None:
     seg = g.segment
     app_sender = seg.elements[1][:2] if len(seg.elements) > 1 else [""]
     app_recipient = seg.elements[2][:2] if len(seg.elements) > 2 else [""]
