@@ -3,14 +3,26 @@
     SG4/CNI/C503/1004                     group SG4 (each instance in scope), its CNI, C503, 1004
     DTM[C507/2005=137]/C507/2380 | datetime(C507/2379)
     SG1[TDT/8051=20]/TDT/8028             group instance whose TDT 8051 is 20
+    LOC[3227!=147]/C517/3225              LOC segments whose 3227 is not 147 (or is empty)
     NAD[3035=CZ|CN]/C080/3036* | join     all 3036 components of C080, joined
     FTX[4451=AAA]/C108/4440*              (target ending in []) every value of every match
+    GID/C213#2/7224                       the second C213 of the segment (repeated composites)
+    /DTM[C507/2005=132]/C507/2380         a leading "/": from the message root, whatever the scope
+    DTM[C507/2005=132]/C507/2380 | date(C507/2379) | add_days(14)
     =BL                                   a constant
 
 A path is steps (``SGn`` or a segment tag, each with optional ``[conditions]``) then element ids
 (``1004``, ``C503/1004``); a component id may end in ``*`` (all its occurrences in the composite)
-or ``#n`` (the n-th). Ids are resolved to positions against the directory's segment definitions
-once, when the mapping is loaded, so a rule names data elements the way the directory does.
+or ``#n`` (the n-th), and so may the data element id (``C213#2``: the segment's second C213; a
+condition reads the first one). Ids are resolved to positions against the directory's segment
+definitions once, when the mapping is loaded, so a rule names data elements the way the directory
+does. Paths are relative to the block's scope (a group instance or a segment) unless they start
+with ``/``.
+
+Transforms: ``int``, ``decimal``, ``datetime(fmt-element)``, ``date(fmt-element)``,
+``join(sep)``, ``upper``, ``map(table)`` (a ``[maps.table]``; ``"*"`` is the default, a code
+missing from a table without ``"*"`` gives no value), ``add_days(n)`` (a date or time ``n``
+days later).
 """
 
 from __future__ import annotations
@@ -58,6 +70,7 @@ class Condition:
     tag: str | None  # group steps: the segment of the group the condition reads
     ref: ValueRef
     values: frozenset[str]
+    negate: bool = False  # "!=": the value (or its absence) is none of ``values``
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,8 +86,23 @@ class Expression:
     steps: tuple[Step, ...]
     ref: ValueRef | None
     constant: str | None = None
-    transforms: list[Callable[[Any, Segment], Any]] = field(default_factory=list)
+    transforms: list[Callable[[Any, Segment | None], Any]] = field(default_factory=list)
     many: bool = False
+    absolute: bool = False  # "/...": steps start at the message root, not at the block's scope
+
+
+def element_index(spec: SegmentSpec, eid: str, text: str) -> int:
+    """Position (0-based) of data element ``eid`` (``C213``, ``C213#2``: the second) in ``spec``."""
+    m = _ELEMENT_ID.match(eid)
+    if m is None or m.group(2) == "*":
+        raise MappingError(f"{text}: {eid!r} is not a data element id")
+    nth = int(m.group(2)[1:]) if m.group(2) else 1
+    positions = [i for i, es in enumerate(spec.elements) if es.id == m.group(1)]
+    if not positions:
+        raise MappingError(f"{text}: {m.group(1)} is not in segment {spec.tag}")
+    if not 1 <= nth <= len(positions):
+        raise MappingError(f"{text}: {m.group(1)} occurs {len(positions)} times in {spec.tag}")
+    return positions[nth - 1]
 
 
 def _resolve(spec: SegmentSpec, ids: list[str], text: str) -> ValueRef:
@@ -83,29 +111,27 @@ def _resolve(spec: SegmentSpec, ids: list[str], text: str) -> ValueRef:
     m = _ELEMENT_ID.match(first)
     if m is None:
         raise MappingError(f"{text}: {first!r} is not a data element id")
-    for i, es in enumerate(spec.elements):
-        if es.id != m.group(1):
-            continue
-        if es.components is None:
-            if len(ids) > 1:
-                raise MappingError(f"{text}: {first} is not a composite in {spec.tag}")
-            return ValueRef(i, 0, False, (first,))
-        if len(ids) != 2:
-            raise MappingError(f"{text}: name a component of {first} in {spec.tag}")
-        cm = _ELEMENT_ID.match(ids[1])
-        if cm is None:
-            raise MappingError(f"{text}: {ids[1]!r} is not a data element id")
-        cid, suffix = cm.group(1), cm.group(2) or ""
-        positions = [j for j, cs in enumerate(es.components) if cs.id == cid]
-        if not positions:
-            raise MappingError(f"{text}: {cid} is not a component of {first} in {spec.tag}")
-        if suffix == "*":
-            return _AllOf(i, positions[0], True, (first, cid), tuple(positions))
-        nth = int(suffix[1:]) - 1 if suffix.startswith("#") else 0
-        if nth >= len(positions):
-            raise MappingError(f"{text}: {cid} occurs {len(positions)} times in {first}")
-        return ValueRef(i, positions[nth], False, (first, cid))
-    raise MappingError(f"{text}: {first} is not in segment {spec.tag}")
+    i = element_index(spec, first, text)
+    es = spec.elements[i]
+    if es.components is None:
+        if len(ids) > 1:
+            raise MappingError(f"{text}: {first} is not a composite in {spec.tag}")
+        return ValueRef(i, 0, False, (first,))
+    if len(ids) != 2:
+        raise MappingError(f"{text}: name a component of {first} in {spec.tag}")
+    cm = _ELEMENT_ID.match(ids[1])
+    if cm is None:
+        raise MappingError(f"{text}: {ids[1]!r} is not a data element id")
+    cid, suffix = cm.group(1), cm.group(2) or ""
+    positions = [j for j, cs in enumerate(es.components) if cs.id == cid]
+    if not positions:
+        raise MappingError(f"{text}: {cid} is not a component of {first} in {spec.tag}")
+    if suffix == "*":
+        return _AllOf(i, positions[0], True, (first, cid), tuple(positions))
+    nth = int(suffix[1:]) - 1 if suffix.startswith("#") else 0
+    if not 0 <= nth < len(positions):
+        raise MappingError(f"{text}: {cid} occurs {len(positions)} times in {first}")
+    return ValueRef(i, positions[nth], False, (first, cid))
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,12 +159,14 @@ def _conditions(raw: str, message: MessageSpec, service: dict[str, SegmentSpec],
     out = []
     for body in re.findall(r"\[([^\]]*)\]", raw):
         path, _, values = body.partition("=")
-        parts = path.split("/")
+        negate = path.endswith("!")
+        parts = path.removesuffix("!").split("/")
         tag = None
         if seg_tag is None:  # a group step: the condition names a segment of the group
             tag, parts = parts[0], parts[1:]
         spec = _segment_spec(message, service, tag or seg_tag or "", text)
-        out.append(Condition(tag, _resolve(spec, parts, text), frozenset(values.split("|"))))
+        out.append(Condition(tag, _resolve(spec, parts, text), frozenset(values.split("|")),
+                             negate))  # fmt: skip
     return tuple(out)
 
 
@@ -173,11 +201,11 @@ def parse_edifact_datetime(value: str, fmt: str | None, tz: tzinfo) -> datetime 
 
 def _transform(name: str, arg: str | None, segment_spec: SegmentSpec | None,
                maps: dict[str, dict[str, Any]], tz: tzinfo,
-               text: str) -> Callable[[Any, Segment], Any]:  # fmt: skip
+               text: str) -> Callable[[Any, Segment | None], Any]:  # fmt: skip
     if name == "int":
         return lambda v, s: int(v) if isinstance(v, str) and v.isdigit() else None
     if name == "decimal":
-        def to_decimal(v: Any, s: Segment) -> Decimal | None:
+        def to_decimal(v: Any, s: Segment | None) -> Decimal | None:
             try:
                 return Decimal(v.replace(",", ".")) if isinstance(v, str) else None
             except InvalidOperation:
@@ -190,9 +218,9 @@ def _transform(name: str, arg: str | None, segment_spec: SegmentSpec | None,
                 raise MappingError(f"{text}: {name}({arg}) needs a segment")
             fmt_ref = _resolve(segment_spec, arg.split("/"), text)
 
-        def to_datetime(v: Any, s: Segment) -> datetime | date | None:
+        def to_datetime(v: Any, s: Segment | None) -> datetime | date | None:
             fmt = None
-            if fmt_ref is not None:
+            if fmt_ref is not None and s is not None:
                 got = fmt_ref.read(s)
                 fmt = got[0][0] if got else None
             dt = parse_edifact_datetime(v, fmt, tz) if isinstance(v, str) else None
@@ -209,7 +237,25 @@ def _transform(name: str, arg: str | None, segment_spec: SegmentSpec | None,
         table = maps[arg]
         default = table.get("*")
         return lambda v, s: table.get(v, default) if isinstance(v, str) else v
+    if name == "add_days":
+        try:
+            days = timedelta(days=int(arg or ""))
+        except ValueError:
+            raise MappingError(f"{text}: add_days needs a whole number of days") from None
+        return lambda v, s: v + days if isinstance(v, date) else None
     raise MappingError(f"{text}: unknown transform {name!r}")
+
+
+def compile_transforms(pipes: list[str], segment_spec: SegmentSpec | None,
+                       maps: dict[str, dict[str, Any]], tz: tzinfo,
+                       text: str) -> list[Callable[[Any, Segment | None], Any]]:  # fmt: skip
+    transforms = []
+    for pipe in pipes:
+        m = re.fullmatch(r"(\w+)(?:\((.*)\))?", pipe)
+        if m is None:
+            raise MappingError(f"{text}: bad transform {pipe!r}")
+        transforms.append(_transform(m.group(1), m.group(2), segment_spec, maps, tz, text))
+    return transforms
 
 
 def compile_expression(text: str, message: MessageSpec, service: dict[str, SegmentSpec],
@@ -220,6 +266,11 @@ def compile_expression(text: str, message: MessageSpec, service: dict[str, Segme
     path, *pipes = [p.strip() for p in text.split(" | ")]
     if path.startswith("="):
         return Expression(text, (), None, constant=path[1:])
+    absolute = path.startswith("/")
+    if absolute:
+        path = path[1:]
+        if not path or _ELEMENT_ID.match(path.split("/")[0]):
+            raise MappingError(f"{text}: a path from the root starts with a group or segment")
     parts = path.split("/")
     steps: list[Step] = []
     k = 0
@@ -254,10 +305,5 @@ def compile_expression(text: str, message: MessageSpec, service: dict[str, Segme
             raise MappingError(f"{text}: element ids without a segment")
     segment_spec = _segment_spec(message, service, tag, text) if tag else None
     ref = _resolve(segment_spec, ids, text) if ids and segment_spec else None
-    transforms = []
-    for pipe in pipes:
-        m = re.fullmatch(r"(\w+)(?:\((.*)\))?", pipe)
-        if m is None:
-            raise MappingError(f"{text}: bad transform {pipe!r}")
-        transforms.append(_transform(m.group(1), m.group(2), segment_spec, maps, tz, text))
-    return Expression(text, tuple(steps), ref, None, transforms, many)
+    transforms = compile_transforms(pipes, segment_spec, maps, tz, text)
+    return Expression(text, tuple(steps), ref, None, transforms, many, absolute)

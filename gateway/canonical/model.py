@@ -152,6 +152,14 @@ class TransportEquipment(_Base, kw_only=True):
     seals: list[Seal] = []
     gross_mass: Measure | None = None
     location: str | None = None  # e.g. BAPLIE stowage position
+    # Stowage plans and equipment reports (BAPLIE, COARRI, CODECO) describe each unit on its own:
+    locations: list[Location] = []  # this unit's ports/places: loading, unloading, delivery...
+    event_time: datetime | None = None  # when the reported move happened (loaded, discharged, gate)
+    references: list[ReferencedDocument] = []  # booking (BN), B/L (BM), release order (AAJ)...
+    parties: list[Party] = []  # e.g. container operator (CF, or CA in SMDG BAPLIE), shipper
+    dangerous_goods: list[DangerousGoods] = []
+    #: means carrying this unit when not the document's vessel: CODECO truck, on-carriage
+    transport_means: BorderTransportMeans | None = None
 
 
 class Consignment(_Base, kw_only=True):
