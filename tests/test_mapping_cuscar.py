@@ -45,6 +45,7 @@ def test_header_and_vessel(sea: list[CanonicalDocument]) -> None:
     assert btm is not None
     assert (btm.mode, btm.identifier, btm.name, btm.nationality, btm.journey_id) == (
         "1", "9704611", "HARBOUR PIONEER", "PA", "024E")  # fmt: skip
+    assert btm.identifier_type == "IMO"  # C222 1131 = 146
     assert btm.eta == datetime(2024, 6, 18, 14, 0, tzinfo=HKT)
     assert btm.carrier is not None and btm.carrier.identifier == "POCL"
     assert [(loc.code, loc.function) for loc in btm.itinerary] == [
