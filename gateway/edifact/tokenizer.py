@@ -412,12 +412,14 @@ class Tokenizer:
                 self._pos = 0
 
     def _batch_clean(self, text: str, out: list[Segment]) -> None:
-        """The common case of :meth:`_batch` (no segment can exceed the size limit): a segment
-        without release or repetition characters is one split; others, and service segments,
-        take the general path one by one."""
+        """Cut ``text`` (complete segments, last terminator excluded): a segment without
+        release or repetition characters is one split; others, and service segments, take the
+        general path one by one. Stops early after UNB/UNZ, whose processing changes the
+        character set or the delimiters for what follows."""
         d = self.delimiters
         elem, comp = d.element, d.component
         special = "".join(c for c in (d.release, d.repetition) if c and c in text)
+        limit = self.max_segment_bytes
         strip = self._strip_str
         offset = self._base
         line = self._line
@@ -437,6 +439,10 @@ class Tokenizer:
                 if not raw:
                     offset += 1
                     continue
+                if len(raw) > limit:
+                    raise TokenizerError(
+                        "39", f"segment longer than {limit} bytes", offset, line
+                    )
                 number += 1
                 els = raw.split(elem)
                 tag = els[0]
@@ -494,86 +500,10 @@ class Tokenizer:
     def _batch(self, start: int, last: int, out: list[Segment]) -> None:
         """Fast path: cut every complete segment in ``buf[start:last+1]`` at once.
 
-        Only used where no terminator is escaped and characters are one byte each, so that
-        string lengths are byte lengths. Stops early after UNB/UNZ, whose processing changes
-        the character set or the delimiters for what follows.
+        Only used where no terminator is escaped and characters are one byte each (or the
+        region is ASCII), so that string lengths are byte lengths.
         """
-        text = self._buf[start:last].decode(self.repertoire.codec, "replace")
-        d = self.delimiters
-        elem, comp, release, rep = d.element, d.component, d.release, d.repetition
-        if len(text) <= self.max_segment_bytes:
-            self._batch_clean(text, out)
-            return
-        strip = self._strip_str
-        limit = self.max_segment_bytes
-        offset = self._base
-        line = self._line
-        pos0 = self._pos - offset  # buffer index = offset + pos0
-        number = self._number
-        ic, grp, msg, position = self._interchange, self._group, self._message, self._position
-        append = out.append
-        parse = self._parse
-        try:
-            for part in text.split(d.segment):
-                raw = part.lstrip(strip) if strip else part
-                lead = len(part) - len(raw)
-                if lead:
-                    line += part.count("\n", 0, lead)
-                    offset += lead
-                if not raw:
-                    offset += 1
-                    continue
-                if len(raw) > limit:
-                    raise TokenizerError(
-                        "39", f"segment longer than {limit} bytes", offset, line
-                    )
-                number += 1
-                if (release is not None and release in raw) or (rep is not None and rep in raw):
-                    seg = parse(raw, offset, line)
-                    seg.number = number
-                    tag = seg.tag
-                else:
-                    els = raw.split(elem)
-                    tag = els[0]
-                    if comp in tag:
-                        tag = tag.split(comp)[0]
-                    seg = Segment(tag, None, raw, offset, line, number, els, comp)
-                if tag[:2] == "UN":
-                    # Service segment: let _locate keep the counters.
-                    self._interchange, self._group = ic, grp
-                    self._message, self._position = msg, position
-                    self._locate(seg)
-                    ic, grp, msg, position = (self._interchange, self._group, self._message,
-                                              self._position)  # fmt: skip
-                else:
-                    seg.interchange, seg.group, seg.message = ic, grp, msg
-                    if position:
-                        position += 1
-                        seg.position = position
-                if "\n" in raw:
-                    line += raw.count("\n")
-                offset += len(raw) + 1
-                append(seg)
-                if tag == "UNB" or tag == "UNZ":
-                    if tag == "UNB" and self.repertoire.codec != "latin-1":
-                        # UNB was cut before its character set was known: decode it again.
-                        again = parse(raw.encode("latin-1").decode(self.repertoire.codec,
-                                      "replace"), seg.offset, seg.line)  # fmt: skip
-                        seg.elements, seg.raw = again.elements, again.raw
-                        seg.repeats = again.repeats
-                    if tag == "UNZ":
-                        self._expect_header = True
-                        self._set_delimiters(DEFAULT_DELIMITERS)
-                        self.repertoire = FALLBACK
-                        self._single_byte = True
-                    return
-        finally:
-            self._number = number
-            self._interchange, self._group = ic, grp
-            self._message, self._position = msg, position
-            self._pos = offset + pos0
-            self._base = offset
-            self._line = line
+        self._batch_clean(self._buf[start:last].decode(self.repertoire.codec, "replace"), out)
 
     def _emit(self, raw_b: bytes, terminated: bool, out: list[Segment]) -> None:
         size = len(raw_b)
