@@ -476,21 +476,27 @@ class Tokenizer:
             self._line = line
 
     def _batch_one(self, raw: str, out: list[Segment]) -> None:
-        """One service segment through the general path (positions, UNB/UNZ state)."""
+        """One segment of a batch through the general path (positions, UNB/UNZ state)."""
         offset, line = self._base, self._line
-        seg = self._parse(raw, offset, line)
-        self._number += 1
-        seg.number = self._number
-        self._locate(seg)
-        if seg.tag == "UNB" and self.repertoire.codec != "latin-1":
-            again = self._parse(raw.encode("latin-1").decode(self.repertoire.codec, "replace"),
-                                offset, line)  # fmt: skip
-            seg.elements, seg.raw, seg.repeats = again.elements, again.raw, again.repeats
-        out.append(seg)
+        self._segment(raw, None, offset, line, out)
         self._line = line + raw.count("\n")
         consumed = len(raw) + 1
         self._base += consumed
         self._pos += consumed
+
+    def _segment(self, text: str, raw_b: bytes | None, offset: int, line: int,
+                 out: list[Segment]) -> None:  # fmt: skip
+        """Parse one segment, keep the counters, and apply what UNB/UNZ change."""
+        seg = self._parse(text, offset, line)
+        self._number += 1
+        seg.number = self._number
+        self._locate(seg)
+        if seg.tag == "UNB" and self.repertoire.codec != "latin-1":
+            # UNB was cut before its character set was known (as Latin-1): decode it again.
+            data = raw_b if raw_b is not None else text.encode("latin-1")
+            again = self._parse(data.decode(self.repertoire.codec, "replace"), offset, line)
+            seg.elements, seg.raw, seg.repeats = again.elements, again.raw, again.repeats
+        out.append(seg)
         if seg.tag == "UNZ":
             self._expect_header = True
             self._set_delimiters(DEFAULT_DELIMITERS)
@@ -518,21 +524,7 @@ class Tokenizer:
         if not raw_b:
             # An empty segment (two terminators in a row) carries nothing; skip it.
             return
-        text = raw_b.decode(self.repertoire.codec, "replace")
-        seg = self._parse(text, offset, line)
-        self._number += 1
-        seg.number = self._number
-        self._locate(seg)
-        if seg.tag == "UNB" and self.repertoire.codec != "latin-1":
-            # UNB was cut before its character set was known: decode it again in that set.
-            again = self._parse(raw_b.decode(self.repertoire.codec, "replace"), offset, line)
-            seg.elements, seg.raw, seg.repeats = again.elements, again.raw, again.repeats
-        out.append(seg)
-        if seg.tag == "UNZ":
-            self._expect_header = True
-            self._set_delimiters(DEFAULT_DELIMITERS)
-            self.repertoire = FALLBACK
-            self._single_byte = True
+        self._segment(raw_b.decode(self.repertoire.codec, "replace"), raw_b, offset, line, out)
 
     def _parse(self, text: str, offset: int, line: int) -> Segment:
         d = self.delimiters

@@ -478,10 +478,6 @@ def _tables(root: Node) -> dict[int, _Table]:
 _PROFILED: dict[tuple[str, str, tuple[str, ...]], MessageSpec] = {}
 
 
-def report_ic(validator: EdifactValidator) -> int:
-    return validator._ic.index if validator._ic else 0
-
-
 class _MessageState:
     __slots__ = ("known", "report", "scoped_tags", "spec", "walker")
 
@@ -561,6 +557,11 @@ class EdifactValidator:
 
     def validate_bytes(self, data: bytes) -> list[InterchangeReport]:
         return [r for r in self.validate([data]) if isinstance(r, InterchangeReport)]
+
+    @property
+    def _ic_index(self) -> int:
+        """Index of the interchange being read (0 before any)."""
+        return self._ic.index if self._ic else 0
 
     # -- segment dispatch -------------------------------------------------------------------
 
@@ -881,7 +882,7 @@ class EdifactValidator:
 
     def _msg_finding(self, report: MessageReport, code: str, text: str, seg: Segment,
                      element: int = 0, component: int = 0) -> Finding:
-        return Finding(code, text, "message", self._ic.index if self._ic else 0, report.group,
+        return Finding(code, text, "message", self._ic_index, report.group,
                        report.index, seg.tag, 0, element, component, offset=seg.offset,
                        line=seg.line)  # fmt: skip
 
@@ -897,7 +898,7 @@ class EdifactValidator:
         sspec, pattern = known
         if sspec is None and tag != "UNT" and not _TAG.match(tag):
             report.findings.append(
-                Finding("12", f"invalid segment tag {tag[:20]!r}", "segment", report_ic(self),
+                Finding("12", f"invalid segment tag {tag[:20]!r}", "segment", self._ic_index,
                         report.group, report.index, tag[:3], seg.position, offset=seg.offset,
                         line=seg.line)
             )  # fmt: skip
@@ -912,7 +913,7 @@ class EdifactValidator:
                     # expected; other problems at the segment itself.
                     position = seg.position - 1 if code == "13" else seg.position
                     report.findings.append(
-                        Finding(code, text, "segment", report_ic(self), report.group,
+                        Finding(code, text, "segment", self._ic_index, report.group,
                                 report.index, subject, position, offset=seg.offset,
                                 line=seg.line)
                     )  # fmt: skip
@@ -942,7 +943,7 @@ class EdifactValidator:
             return
         for code, text, el, comp, occ in self._checker.segment(seg, sspec):
             report.findings.append(
-                Finding(code, f"{tag}: {text}", "element", report_ic(self), report.group,
+                Finding(code, f"{tag}: {text}", "element", self._ic_index, report.group,
                         report.index, tag, seg.position, el, comp, occ, seg.offset, seg.line)
             )  # fmt: skip
 
@@ -968,7 +969,7 @@ class EdifactValidator:
         self._msg = None
         report = state.report
         f = report.findings
-        ic_index = self._ic.index if self._ic else 0
+        ic_index = self._ic_index
         if unt is None:
             f.append(Finding("13", "message trailer UNT is missing", "message", ic_index,
                              report.group, report.index, "UNT", offset=report.offset,
@@ -1006,7 +1007,7 @@ class EdifactValidator:
         spec = self._service.get(seg.tag)
         if spec is None:
             return
-        ic_index = self._ic.index if self._ic else 0
+        ic_index = self._ic_index
         group = self._current_group()
         for code, text, el, comp, occ in self._checker.segment(seg, spec):
             if el == unchecked_element and code == "12":
@@ -1052,7 +1053,7 @@ class EdifactValidator:
             comp = comp if el and len(seg.elements[el - 1]) > 1 else 0
         elif spec.elements[el - 1].components is None:
             comp = 0  # a simple data element has no component position
-        ic_index = self._ic.index if self._ic else 0
+        ic_index = self._ic_index
         if level == "segment":
             level = "element" if el else "segment"
         findings.append(
