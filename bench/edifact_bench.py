@@ -91,6 +91,19 @@ def validate_and_map(data: bytes) -> int:
     return mapped
 
 
+def _peak_rss_mb() -> float:
+    """Peak RSS of this process image. VmHWM is reset by exec; ru_maxrss is not (on Linux a
+    child started by a big parent would report the parent's peak)."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def rss_child(path: str) -> None:
     """Validate a file streamed from disk; print messages, validity, seconds, peak RSS (MB)."""
     t = time.perf_counter()
@@ -102,7 +115,7 @@ def rss_child(path: str) -> None:
             elif isinstance(r, InterchangeReport):
                 valid &= r.valid
     dt = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = _peak_rss_mb()
     print(messages, valid, f"{dt:.2f}", f"{peak:.1f}")
 
 
