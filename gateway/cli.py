@@ -20,23 +20,20 @@ import json
 import secrets
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .canonical.model import CanonicalDocument, to_json
+from .canonical.model import to_json
 from .edifact.contrl import build_contrl
 from .edifact.directory import DirectoryError, Profile, load_profile
-from .edifact.validator import EdifactValidator, Finding, InterchangeReport, MessageReport
-from .mappings.engine import map_message, mapping_for
+from .edifact.validator import InterchangeReport
+from .pipeline.edifact import MessageOutcome, check_rules, file_chunks, interchange_outcomes
 from .rules import (
     RuleFinding,
     RuleSet,
     RuleSetError,
-    check_document,
     load_rule_set,
-    rule_set_for_partner,
 )
 
 CHUNK = 1 << 16
@@ -50,120 +47,11 @@ def _chunks(fh: BinaryIO) -> Iterator[bytes]:
         yield chunk
 
 
-# -- syntax, then mapping, per message ----------------------------------------------------------
-
-
-@dataclass(slots=True)
-class MessageOutcome:
-    """One message of a file: its syntax report and, when it could be mapped, its document."""
-
-    report: MessageReport
-    interchange: int = 0
-    doc: CanonicalDocument | None = None
-    #: why there is no document: "syntax", "envelope", "no_mapping" or "mapping_failed"
-    problem: str | None = None
-    reason: str = ""
-    rule_set: str | None = None
-    findings: list[RuleFinding] = field(default_factory=list)
-
-    @property
-    def label(self) -> str:
-        return ":".join(self.report.identifier[:4]) or "?"
-
-    def where(self) -> str:
-        return (f"interchange {self.interchange}, message {self.report.index} "
-                f"({self.report.reference or '?'}, {self.label})")  # fmt: skip
-
-
-def _position(f: Finding) -> str:
-    where = []
-    if f.segment_tag:
-        where.append(f.segment_tag + (f" (segment {f.segment_position})"
-                                      if f.segment_position else ""))  # fmt: skip
-    if f.element:
-        where.append(f"element {f.element}" + (f".{f.component}" if f.component else ""))
-    if f.line:
-        where.append(f"line {f.line}")
-    return ", ".join(where)
-
-
-def _map(r: MessageReport) -> tuple[CanonicalDocument | None, str | None, str]:
-    """Map a message that passed its own syntax checks: (document, problem, reason)."""
-    try:
-        mapping = mapping_for(r.type, r.directory)
-    except (ValueError, DirectoryError, OSError) as exc:
-        return None, "mapping_failed", f"its mapping cannot be loaded: {exc}"
-    if mapping is None:
-        return None, "no_mapping", f"no mapping for {r.type} in directory {r.directory or '?'}"
-    assert r.segments is not None and r.spec is not None
-    prov = {"message_reference": r.reference, "message_version": ":".join(r.identifier[1:4])}
-    try:
-        return map_message(r.segments, r.spec, mapping, prov), None, ""
-    except ValueError as exc:
-        return None, "mapping_failed", f"mapping {mapping.name} failed: {exc}"
-
-
 def interchanges(path: str, profiles: Sequence[Profile] = (),
                  do_map: bool = True) -> Iterator[tuple[InterchangeReport, list[MessageOutcome]]]:
-    """Validate a file; map each message that passes (``do_map``); yield each interchange with
-    its messages' outcomes. Mapping happens at the end of each message (its segments are dropped
-    afterwards); whether its interchange and group pass too is known at the end of the
-    interchange, which also fills in the UNB sender, recipient and reference in the provenance.
-    Memory: one message's segments, one interchange's documents."""
-    validator = EdifactValidator(profiles, keep_segments=do_map)
-    pending: list[MessageOutcome] = []
+    """Validate a file, map what passes: see ``interchange_outcomes``."""
     with Path(path).open("rb") as fh:
-        for r in validator.validate(_chunks(fh)):
-            if isinstance(r, MessageReport):
-                m = MessageOutcome(r)
-                if not r.valid:
-                    first = r.findings[0]
-                    pos = _position(first)
-                    m.problem = "syntax"
-                    m.reason = (f"{len(r.findings)} syntax error(s); first: [{first.code}] "
-                                f"{pos + ': ' if pos else ''}{first.text}")  # fmt: skip
-                elif do_map:
-                    m.doc, m.problem, m.reason = _map(r)
-                r.segments = None
-                pending.append(m)
-                continue
-            bad_groups = {g.index for g in r.groups if g.findings}
-            header = r.header
-            for m in pending:
-                m.interchange = r.index
-                if m.problem is None and (r.findings or m.report.group in bad_groups):
-                    level = "interchange" if r.findings else "group"
-                    errors = r.findings or next(g.findings for g in r.groups
-                                                if g.index == m.report.group)  # fmt: skip
-                    m.doc, m.problem = None, "envelope"
-                    m.reason = (f"its {level} has {len(errors)} syntax error(s); first: "
-                                f"[{errors[0].code}] {errors[0].text}")  # fmt: skip
-                if m.doc is not None and m.doc.provenance is not None and header is not None:
-                    prov = m.doc.provenance
-                    prov.sender = header.value(2) or None
-                    prov.recipient = header.value(3) or None
-                    prov.interchange_reference = r.reference or header.value(5) or None
-            yield r, pending
-            pending = []
-
-
-def _check_rules(outcomes: list[MessageOutcome], rule_set: RuleSet | None, now: datetime,
-                 by_sender: dict[str | None, RuleSet]) -> None:  # fmt: skip
-    """Business rules on every mapped document; without ``rule_set``, each interchange's
-    sender selects a partner profile (else the default rule set), remembered in ``by_sender``.
-    Raises RuleSetError when a rule set cannot be read."""
-    for m in outcomes:
-        if m.doc is None:
-            continue
-        sender = m.doc.provenance.sender if m.doc.provenance else None
-        rs = rule_set or by_sender.get(sender)
-        if rs is None:
-            try:
-                rs = by_sender[sender] = rule_set_for_partner(sender)
-            except OSError as exc:
-                raise RuleSetError(str(exc)) from exc
-        m.rule_set = rs.name
-        m.findings = check_document(m.doc, rs, now)
+        yield from interchange_outcomes(file_chunks(fh), profiles, do_map)
 
 
 # -- validate -----------------------------------------------------------------------------------
@@ -295,7 +183,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         outcomes: list[MessageOutcome] = []
         try:
             for ic, batch in interchanges(path, profiles, do_map=not args.no_rules):
-                _check_rules(batch, rule_set, now, by_sender)
+                check_rules(batch, rule_set, now, by_sender)
                 for m in batch:
                     m.doc = None  # checked: the findings are all that is needed
                 reports.append(ic)
@@ -419,6 +307,76 @@ def cmd_map(args: argparse.Namespace) -> int:
     return 1 if any_unmapped else 0
 
 
+# -- serve, partners ----------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from twisted.internet import reactor
+
+    from .config import ConfigError, load_config
+    from .observability import configure_logging, start_twisted_logging
+    from .service import build_service
+
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"edigate: {exc}", file=sys.stderr)
+        return 2
+    configure_logging(config.gateway.log_level, config.gateway.log_format,
+                      node_id=config.gateway.node_id)  # fmt: skip
+    start_twisted_logging()
+    service = build_service(config, reactor)
+    status = {"code": 0}
+
+    def start() -> None:
+        d = service.start()
+        d.addErrback(failed)
+
+    def failed(f: Any) -> None:
+        import structlog
+
+        structlog.get_logger("edigate").error("gateway.start_failed", error=f.getErrorMessage())
+        status["code"] = 1
+        reactor.stop()  # type: ignore[attr-defined]
+
+    reactor.callWhenRunning(start)  # type: ignore[attr-defined]
+    reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]
+    reactor.run()  # type: ignore[attr-defined]
+    return status["code"]
+
+
+def cmd_partners(args: argparse.Namespace) -> int:
+    import hashlib
+
+    from .config import ConfigError, load_config
+
+    if args.action == "hash-key":
+        print(hashlib.sha256(args.key.encode("utf-8")).hexdigest())
+        return 0
+    try:
+        config = load_config(args.config)
+    except ConfigError as exc:
+        print(f"edigate: {exc}", file=sys.stderr)
+        return 2
+    rows = [{"id": p.id, "name": p.name, "channels": p.channels,
+             "document_types": p.document_types or ["*"],
+             "edifact_senders": p.edifact_senders or ["*"],
+             "response_format": p.response_format,
+             "api_keys": len(p.api_key_sha256),
+             "client_certificates": p.client_certificates} for p in config.partners]  # fmt: skip
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False))
+        return 0
+    for r in rows:
+        print(f"{r['id']}: {r['name'] or '-'}")
+        print(f"  channels: {', '.join(r['channels'])}; response format: {r['response_format']}")
+        print(f"  document types: {', '.join(r['document_types'])}")
+        print(f"  EDIFACT senders: {', '.join(r['edifact_senders'])}")
+        print(f"  credentials: {r['api_keys']} API key(s), "
+              f"{len(r['client_certificates'])} client certificate subject(s)")
+    return 0
+
+
 # -- parser -------------------------------------------------------------------------------------
 
 
@@ -462,6 +420,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="implementation-guide profile narrowing a message (repeatable)",
     )  # fmt: skip
     m.set_defaults(func=cmd_map)
+    sv = sub.add_parser(
+        "serve", help="run the gateway",
+        description="Run the gateway: HTTPS submissions, durable journal, AMQP routing. Without "
+                    "--config, the embedded default configuration (docs/configuration.md).",
+    )  # fmt: skip
+    sv.add_argument("--config", "-c", metavar="TOML", help="gateway configuration file")
+    sv.set_defaults(func=cmd_serve)
+    pa = sub.add_parser("partners", help="list configured partners; hash an API key")
+    pa_sub = pa.add_subparsers(dest="action", required=True)
+    pl = pa_sub.add_parser("list", help="the partners of a configuration")
+    pl.add_argument("--config", "-c", metavar="TOML")
+    pl.add_argument("--json", action="store_true")
+    ph = pa_sub.add_parser("hash-key", help="the api_key_sha256 value for an API key")
+    ph.add_argument("key")
+    pa.set_defaults(func=cmd_partners)
+    from . import certs, receipts
+
+    certs.add_cli(sub)
+    receipts.add_cli(sub)
     return parser
 
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from edigate import cli
 from edigate.canonical.model import from_json
 from edigate.cli import main
+from edigate.pipeline import edifact as stage
 
 from .conftest import FIXTURES
 
@@ -50,12 +50,12 @@ def variant(tmp_path: Path, name: str, *replacements: tuple[bytes, bytes]) -> Pa
 @pytest.fixture
 def no_d13b_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make sure CUSCAR D.13B has no mapping, whatever mappings/ holds by then."""
-    real = cli.mapping_for
+    real = stage.mapping_for
 
     def mapping_for(message: str, directory: str) -> Any:
         return None if directory == "D13B" else real(message, directory)
 
-    monkeypatch.setattr(cli, "mapping_for", mapping_for)
+    monkeypatch.setattr(stage, "mapping_for", mapping_for)
 
 
 def d13b(tmp_path: Path) -> Path:
@@ -347,7 +347,7 @@ def test_mapping_failure_is_reported(capsys: pytest.CaptureFixture[str],
     def broken(*args: object, **kwargs: object) -> Any:
         raise ValueError("cannot convert")
 
-    monkeypatch.setattr(cli, "map_message", broken)
+    monkeypatch.setattr(stage, "map_message", broken)
     status, out, _ = run(capsys, "map", SEA)
     assert status == 1
     assert ("  interchange 1, message 1 (CSR0001, CUSCAR:D:95B:UN): not mapped: mapping "

@@ -1,0 +1,107 @@
+"""The worker-side pipeline stage: format detection, outcome, acknowledgement, documents."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from edigate.config import Route
+from edigate.pipeline.process import (
+    decode_result,
+    detect_format,
+    encode_result,
+    process_submission,
+)
+from edigate.pipeline.routing import destinations
+
+from .conftest import FIXTURES
+
+
+def test_detect_format() -> None:
+    assert detect_format(b"\xef\xbb\xbf  UNA:+.? 'UNB+") == "edifact"
+    assert detect_format(b"UNB+UNOA:3+") == "edifact"
+    assert detect_format(b"\n<?xml version='1.0'?><a/>") == "xml"
+    assert detect_format(b"%PDF-1.4") == "unknown"
+    assert detect_format(b"") == "unknown"
+
+
+def test_valid_cuscar_is_accepted_with_documents_and_contrl() -> None:
+    data = (FIXTURES / "cuscar_d95b_sea.edi").read_bytes()
+    r = process_submission(data, None)
+    assert r.format == "edifact" and r.outcome == "accepted"
+    assert r.messages == 2 and len(r.documents) == 2 and not r.problems
+    assert r.message_types == ["CUSCAR"]
+    assert r.interchange_ref == "POC240617001" and r.sender_id == "POCLHKG"
+    assert r.acknowledgement is not None and b"UCI+POC240617001+POCLHKG" in r.acknowledgement
+    assert b"+7'" in r.acknowledgement  # action 7: acknowledged
+    d = r.documents[0]
+    body = json.loads(d.canonical)
+    assert d.sha256 == hashlib.sha256(d.canonical).hexdigest()
+    assert body["header"]["type"] == d.document_type == "cargo_report"
+    assert d.transport_mode == "1" and d.directory == "D95B" and d.message_version == "D:95B:UN"
+    assert body["provenance"]["interchange_reference"] == "POC240617001"
+
+
+def test_syntax_error_rejects_with_contrl_code() -> None:
+    data = (FIXTURES / "invalid_29_unt_count.edi").read_bytes()
+    r = process_submission(data, None)
+    assert r.outcome == "rejected" and not r.documents
+    assert r.problems and r.problems[0].kind == "syntax"
+    assert r.acknowledgement is not None
+    # the message is rejected (action 4) with ISO 9735 code 29 at UNT
+    assert b"UCM+CSR0091+CUSCAR:D:95B:UN+4+29+UNT+2'" in r.acknowledgement
+    assert any(f["code"] == "29" for f in r.findings)
+
+
+def test_partial_acceptance() -> None:
+    data = (FIXTURES / "cuscar_d95b_sea.edi").read_bytes()
+    # break the second message's BGM only (UNT counts stay right)
+    first = data.index(b"BGM+")
+    second = data.index(b"BGM+", first + 1)
+    broken = data[:second] + b"BGX" + data[second + 3:]
+    r = process_submission(broken, None)
+    assert r.outcome == "partially_accepted"
+    assert len(r.documents) == 1 and len(r.problems) == 1
+
+
+@pytest.mark.parametrize("payload,code", [(b"%PDF-1.4 binary", "EDG-F001"),
+                                          (b"<?xml version='1.0'?><x/>", "EDG-F002")])
+def test_unprocessable_formats(payload: bytes, code: str) -> None:
+    r = process_submission(payload, None)
+    assert r.outcome == "rejected" and r.error_code == code and r.acknowledgement is None
+
+
+def test_file_input_and_msgpack_roundtrip(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    src = FIXTURES / "cusdec_d96b_import.edi"
+    r1 = process_submission(None, str(src))
+    r2 = process_submission(src.read_bytes(), None)
+    assert [d.sha256 for d in r1.documents] == [d.sha256 for d in r2.documents]
+    back = decode_result(encode_result(r1))
+    assert back == r1
+
+
+def _doc(**kw: object):  # type: ignore[no-untyped-def]
+    data = (FIXTURES / "cuscar_d95b_sea.edi").read_bytes()
+    d = process_submission(data, None).documents[0]
+    for k, v in kw.items():
+        setattr(d, k, v)
+    return d
+
+
+def test_routing_rules_are_data() -> None:
+    routes = [
+        Route(name="sea", exchange="x.clear", routing_key="cargo.{message_type}.{transport_mode}",
+              message_type=["CUSCAR"], transport_mode="1"),
+        Route(name="stats", exchange="x.stats", routing_key="{partner}.{outcome}"),
+        Route(name="air-only", exchange="x.air", routing_key="air", transport_mode="4"),
+        Route(name="flagged-only", exchange="x.flag", routing_key="f", outcome="flagged"),
+    ]
+    got = destinations(routes, _doc(), "ACME", "parking")
+    assert [(d.route, d.exchange, d.routing_key) for d in got] == [
+        ("sea", "x.clear", "cargo.CUSCAR.1"), ("stats", "x.stats", "ACME.accepted")]
+    flagged = destinations(routes, _doc(rule_errors=2), "ACME", "parking")
+    assert [d.route for d in flagged] == ["sea", "stats", "flagged-only"]
+    nothing = destinations(routes[2:3], _doc(), "ACME", "parking")
+    assert [(d.route, d.exchange) for d in nothing] == [("unrouted", "parking")]
