@@ -52,6 +52,7 @@ class AsyncJournal(Service):
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._writer: threading.Thread | None = None
         self._journal: SqliteJournal | None = None
+        self._reader_threads = readers
         self._pool = ThreadPool(minthreads=1, maxthreads=readers, name="journal-readers")
         self._local = threading.local()
         self._readers: list[SqliteJournalReader] = []
@@ -65,6 +66,10 @@ class AsyncJournal(Service):
         self._writer = threading.Thread(target=self._write_loop, name="journal-writer",
                                         daemon=True)  # fmt: skip
         self._writer.start()
+        # a stopped ThreadPool cannot start again: a fresh one per start
+        self._pool = ThreadPool(minthreads=1, maxthreads=self._reader_threads,
+                                name="journal-readers")  # fmt: skip
+        self._local = threading.local()
         self._pool.start()
 
     def stopService(self) -> Deferred[None]:
