@@ -170,6 +170,7 @@ def main() -> None:
     gw.write_config()
     text = gw.config_path.read_text().replace("workers = 1\nlarge_workers = 1",
                                               f"workers = {args.workers}\nlarge_workers = 1")
+    assert f"workers = {args.workers}" in text
     text = text.replace('log_level = "info"', 'log_level = "warning"')
     gw.config_path.write_text(text)
     gw.start()

@@ -56,18 +56,21 @@ class GatewayService(MultiService):
             reactor, workers=config.pipeline.workers, large_workers=config.pipeline.large_workers,
             large_submission_bytes=config.pipeline.large_submission_bytes,
             rule_set=config.pipeline.rule_set,
-            reject_rule_errors=config.pipeline.rule_errors == "reject")
+            reject_rule_errors=config.pipeline.rule_errors == "reject",
+            signing=(str(config.path(config.signing.key)),
+                     str(config.path(config.signing.certificate)),
+                     str(config.path(config.signing.ca_certificate))))
         self.workers.setServiceParent(self)
-        self.signer = ReceiptSigner(config.path(config.signing.key),
-                                    config.path(config.signing.certificate),
-                                    config.path(config.signing.ca_certificate))  # fmt: skip
+        # loaded here too: a key or certificate that cannot sign fails the start, not a worker
+        ReceiptSigner(config.path(config.signing.key), config.path(config.signing.certificate),
+                      config.path(config.signing.ca_certificate))
         self.amqp = AmqpConnectionService(config.amqp, connection_name=config.gateway.node_id,
                                           reactor=reactor)  # fmt: skip
         self.amqp.setServiceParent(self)
         self.publisher = OutboxPublisher(self.amqp, self.journal, config.amqp, reactor=reactor)
         self.publisher.setServiceParent(self)
-        self.pipeline = Pipeline(config, self.journal, self.workers, self.signer.sign,
-                                 self.payloads, reactor, self.publisher.wake)  # fmt: skip
+        self.pipeline = Pipeline(config, self.journal, self.workers, self.payloads, reactor,
+                                 self.publisher.wake)  # fmt: skip
         self.responses = ResponseLinker(config, self.journal)
         self.consumer = ResponseConsumer(self.amqp, config.amqp, self.responses.on_response,
                                          reactor=reactor)  # fmt: skip

@@ -49,6 +49,7 @@ class Gateway:
     ops_port: int = field(default_factory=free_port)
     extra: str = ""
     max_body: int = 8 << 20
+    large_bytes: int = 1 << 20  # submissions from this size stream through the large path
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -83,6 +84,7 @@ payload_dir = "var/payloads"
 [pipeline]
 workers = 1
 large_workers = 1
+large_submission_bytes = {self.large_bytes}
 
 [signing]
 key = "certs/gateway-signing.key"

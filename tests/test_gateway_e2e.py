@@ -17,7 +17,7 @@ from edigate.certs import issue_client_certificate
 from edigate.edifact.validator import validate_bytes
 from edigate.receipts import verify_receipt
 
-from .conftest import FIXTURES
+from .conftest import FIXTURES, REPO
 from .gateway_harness import Gateway, running
 
 CUSCAR = (FIXTURES / "cuscar_d95b_sea.edi").read_bytes()  # 2 messages, sea mode
@@ -26,7 +26,7 @@ CUSDEC = (FIXTURES / "cusdec_d96b_import.edi").read_bytes()
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    yield from running(tmp_path_factory.mktemp("gw"), max_body=256 * 1024)
+    yield from running(tmp_path_factory.mktemp("gw"), max_body=256 * 1024, large_bytes=32 * 1024)
 
 
 def _unique(payload: bytes, ref: str) -> bytes:
@@ -67,9 +67,12 @@ def test_submission_is_acknowledged_signed_and_routed(gw: Gateway) -> None:
         assert h["x-edigate-partner"] == "DEMO" and h["x-edigate-message-type"] == "CUSCAR"
         assert h["x-edigate-schema-version"] == "1.0"
         assert h["x-edigate-document-type"] == "cargo_report"
-        # the receipt travels with the message and names this document's digest
-        assert verify_receipt(h["x-edigate-receipt"].encode(), ca).receipt.documents[i - 1] \
-            .sha256 == hashlib.sha256(body).hexdigest()
+        # this document's own signed receipt travels with it and names its digest
+        doc_receipt = verify_receipt(h["x-edigate-receipt"].encode(), ca).receipt
+        assert doc_receipt.submission_id == sid and doc_receipt.payload_sha256 == r.payload_sha256
+        assert [(d.index, d.sha256) for d in doc_receipt.documents] == [
+            (i, hashlib.sha256(body).hexdigest())]
+        assert r.documents[i - 1].sha256 == doc_receipt.documents[0].sha256
         doc = from_json(body)
         assert doc.provenance is not None and doc.provenance.interchange_reference == "E2E0001"
     # nothing went to the declarations queues
@@ -96,6 +99,29 @@ def _eventually(check, timeout: float = 20.0) -> bool:  # type: ignore[no-untype
             return True
         time.sleep(0.1)
     return False
+
+
+def test_large_submission_streams_through_the_spool(gw: Gateway) -> None:
+    """Above large_submission_bytes: own worker pool, documents spooled, outbox staged in
+    chunks and released with the answer."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from gen_cuscar import interchange
+
+    payload = "".join(interchange(60, None, seed=7)).replace("BENCH1", "E2EBIG1").encode()
+    assert 32 * 1024 < len(payload) < 256 * 1024
+    status, answer = gw.submit(payload)
+    assert status == 202, answer
+    sid = answer["submission_id"]
+    receipt = verify_receipt(json.dumps(answer["receipt"]).encode()).receipt
+    assert [d.index for d in receipt.documents] == list(range(1, 61))
+    got = gw.drain(gw.queues["cargo"], 60)
+    assert sorted(p.message_id for p, _ in got) == sorted(f"{sid}-{i}" for i in range(1, 61))
+    digests = {d.index: d.sha256 for d in receipt.documents}
+    for props, body in got:
+        assert hashlib.sha256(body).hexdigest() == digests[int(props.message_id.rsplit("-")[1])]
+    assert not list((gw.root / "var" / "payloads" / "spool").glob("*.docs"))
 
 
 def test_declaration_goes_to_clearance_and_census(gw: Gateway) -> None:

@@ -105,3 +105,62 @@ def test_routing_rules_are_data() -> None:
     assert [d.route for d in flagged] == ["sea", "stats", "flagged-only"]
     nothing = destinations(routes[2:3], _doc(), "ACME", "parking")
     assert [(d.route, d.exchange) for d in nothing] == [("unrouted", "parking")]
+
+
+def test_failed_interchange_voids_its_documents(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """In memory and in the spool alike."""
+    from edigate.pipeline.process import read_documents
+
+    good = (FIXTURES / "cuscar_d95b_sea.edi").read_bytes()
+    bad = (FIXTURES / "invalid_29_unz_count.edi").read_bytes()  # messages fine, UNZ count wrong
+    data = good + b"\n" + bad
+    mem = process_submission(data, None)
+    spool = tmp_path / "docs"
+    spooled = process_submission(data, None, spool=str(spool))
+    assert mem.interchanges == spooled.interchanges == 2
+    assert mem.outcome == spooled.outcome == "partially_accepted"
+    assert mem.document_count == spooled.document_count == len(mem.documents) == 2
+    assert any(p.kind == "envelope" for p in spooled.problems)
+    with spool.open("rb") as fh:
+        from_spool = read_documents(fh, 1000)
+    assert [d.sha256 for d in from_spool] == [d.sha256 for d in mem.documents]
+    assert spooled.documents == []
+
+
+def test_partner_permissions_and_worker_signing(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    from edigate.certs import init_certs
+    from edigate.pipeline import process as proc
+    from edigate.receipts import verify_receipt
+
+    paths = init_certs(tmp_path / "certs")
+    proc.init_signer(str(paths.signing_key), str(paths.signing_cert), str(paths.ca_cert))
+    try:
+        data = (FIXTURES / "cuscar_d95b_sea.edi").read_bytes()
+        ctx = proc.ReceiptContext(
+            submission_id="s1", partner_id="P", channel="https", received_at=datetime.now(UTC),
+            payload_sha256=hashlib.sha256(data).hexdigest(), payload_size=len(data),
+            node_id="n1")
+        ok = process_submission(data, None, context=ctx)
+        ca = paths.ca_cert.read_bytes()
+        full = verify_receipt(ok.receipt, ca).receipt
+        assert full.outcome == "accepted" and len(full.documents) == 2
+        for d in ok.documents:
+            one = verify_receipt(d.receipt, ca).receipt
+            assert [x.sha256 for x in one.documents] == [d.sha256]
+        refused = process_submission(data, None, context=proc.ReceiptContext(
+            **{**msgspec_to_dict(ctx), "allowed_types": ["CUSDEC"]}))
+        assert refused.error_code == "EDG-A004" and refused.outcome == "rejected"
+        assert refused.documents == []
+        assert verify_receipt(refused.receipt, ca).receipt.documents == ()
+        wrong_sender = process_submission(data, None, context=proc.ReceiptContext(
+            **{**msgspec_to_dict(ctx), "allowed_senders": ["SOMEONE"]}))
+        assert wrong_sender.error_code == "EDG-A003"
+    finally:
+        proc._signer = None
+
+
+def msgspec_to_dict(obj: object) -> dict:  # type: ignore[type-arg]
+
+    return {f: getattr(obj, f) for f in obj.__struct_fields__}  # type: ignore[attr-defined]

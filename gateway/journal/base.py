@@ -142,6 +142,8 @@ class Journal(Protocol):
     def outbox_delivered(self, seqs: Sequence[int]) -> None: ...
     def outbox_parked(self, seqs: Sequence[int], reason: str) -> None: ...
     def record_response(self, response: ResponseRecord) -> bool: ...  # False: already stored
+    def stage_outbox(self, rows: Sequence[OutboxMessage]) -> None: ...  # large submissions
+    def discard_staged(self, submission_id: str) -> None: ...  # recovery
 
 
 class JournalReader(Protocol):

@@ -306,15 +306,31 @@ class SqliteJournal:
             return
         for e in o.events:
             self._event(e)
+        if o.state == "routed":
+            # a large submission's outbox was staged in chunks: released with the answer
+            self._db.execute("UPDATE outbox SET state = 'pending' WHERE submission_id = ? "
+                             "AND state = 'staged'", (o.submission_id,))
         if o.outbox:
-            now = _ts(datetime.now(UTC))
-            self._db.executemany(
-                "INSERT INTO outbox (message_id, submission_id, exchange, routing_key, body, "
-                "content_type, correlation_id, headers, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(m.message_id, m.submission_id, m.exchange, m.routing_key, m.body,
-                  m.content_type, m.correlation_id, json.dumps(m.headers, ensure_ascii=False),
-                  now) for m in o.outbox])  # fmt: skip
+            self._insert_outbox(o.outbox, "pending")
+
+    def _insert_outbox(self, rows: Sequence[OutboxMessage], state: str) -> None:
+        now = _ts(datetime.now(UTC))
+        self._db.executemany(
+            "INSERT INTO outbox (message_id, submission_id, exchange, routing_key, body, "
+            "content_type, correlation_id, headers, created_at, state) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(m.message_id, m.submission_id, m.exchange, m.routing_key, m.body,
+              m.content_type, m.correlation_id, json.dumps(m.headers, ensure_ascii=False),
+              now, state) for m in rows])  # fmt: skip
+
+    def stage_outbox(self, rows: Sequence[OutboxMessage]) -> None:
+        """Outbox rows of a submission still without an outcome: invisible to the publisher
+        until record_outcome releases them (or discard_staged drops them on recovery)."""
+        self._insert_outbox(rows, "staged")
+
+    def discard_staged(self, submission_id: str) -> None:
+        self._db.execute("DELETE FROM outbox WHERE submission_id = ? AND state = 'staged'",
+                         (submission_id,))
 
     def record_event(self, event: Event) -> None:
         self._event(event)

@@ -34,7 +34,7 @@ class AsyncJournal(Service):
     name = "journal"
 
     WRITES = ("record_received", "record_outcome", "record_event", "outbox_delivered",
-              "outbox_parked", "record_response")  # fmt: skip
+              "outbox_parked", "record_response", "stage_outbox", "discard_staged")
     READS = ("get_submission", "timeline", "payload", "payload_path", "find_duplicate",
              "unfinished", "outbox_pending", "outbox_depth", "get_response", "audit_events")
 

@@ -124,6 +124,48 @@ def interchange_outcomes(chunks: Iterable[bytes], profiles: Sequence[Profile] = 
         pending = []
 
 
+@dataclass(slots=True)
+class InterchangeEnd:
+    """End of an interchange in ``message_stream``: its report and the groups with errors."""
+
+    report: InterchangeReport
+    bad_groups: set[int]
+
+
+def message_stream(chunks: Iterable[bytes], profiles: Sequence[Profile] = (),
+                   do_map: bool = True) -> Iterator[MessageOutcome | InterchangeEnd]:  # fmt: skip
+    """Like ``interchange_outcomes`` but yields each message as soon as it is mapped (memory:
+    one message), then an ``InterchangeEnd``; a consumer voids the messages of an interchange
+    or group that turns out to be in error. The provenance is complete when a message is
+    yielded (UNB is the interchange's first segment)."""
+    validator = EdifactValidator(profiles, keep_segments=do_map)
+    for r in validator.validate(chunks):
+        if isinstance(r, MessageReport):
+            m = MessageOutcome(r)
+            # the interchange being read (private to the validator, read-only here)
+            ic = validator._ic
+            m.interchange = ic.index if ic is not None else 0
+            if not r.valid:
+                first = r.findings[0]
+                pos = position_text(first)
+                m.problem = "syntax"
+                m.reason = (f"{len(r.findings)} syntax error(s); first: [{first.code}] "
+                            f"{pos + ': ' if pos else ''}{first.text}")  # fmt: skip
+            elif do_map:
+                m.doc, m.problem, m.reason = map_report(r)
+            header = ic.header if ic is not None else None
+            if m.doc is not None and m.doc.provenance is not None and header is not None:
+                prov = m.doc.provenance
+                prov.sender = header.value(2) or None
+                prov.recipient = header.value(3) or None
+                prov.interchange_reference = (ic.reference if ic else "") or header.value(5) \
+                    or None
+            r.segments = None
+            yield m
+            continue
+        yield InterchangeEnd(r, {g.index for g in r.groups if g.findings})
+
+
 def check_rules(outcomes: list[MessageOutcome], rule_set: RuleSet | None, now: datetime,
                 by_sender: dict[str | None, RuleSet]) -> None:  # fmt: skip
     """Business rules on every mapped document; without ``rule_set``, each interchange's

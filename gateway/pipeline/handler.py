@@ -14,6 +14,7 @@ import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -32,17 +33,16 @@ from ..journal.base import (
     SubmissionOutcome,
     SubmissionRecord,
 )
-from ..receipts import Receipt, ReceiptDocument
 from .api import SubmissionAnswer, SubmissionError, SubmissionRequest, SubmissionStatus
-from .process import DocumentResult, ProcessResult
+from .process import DocumentResult, ProcessResult, ReceiptContext, read_documents
 from .routing import destinations, document_outcome
 
 log = structlog.get_logger("edigate.pipeline")
 
-#: documented error codes the pipeline itself answers with (docs/errors.md)
-ERR_SENDER = "EDG-A003"
-ERR_DOCTYPE = "EDG-A004"
+#: documented error code the pipeline itself answers with (docs/errors.md)
 ERR_UNAVAILABLE = "EDG-S001"
+#: documents per outbox staging step of a large submission
+SPOOL_CHUNK = 500
 
 
 def new_submission_id() -> str:
@@ -61,18 +61,16 @@ class Pipeline:
 
     - ``journal``: edigate.journal.service.AsyncJournal (Deferred-returning Journal methods)
     - ``workers``: WorkerPool (``process(size, payload, path) -> Deferred[ProcessResult]``)
-    - ``sign``: Receipt -> signed receipt bytes (edigate.receipts.ReceiptSigner.sign)
     - ``payloads``: PayloadStore (blocking; run in a thread) for large bodies
     - ``wake_publisher``: called after outbox rows are committed
     """
 
-    def __init__(self, config: Config, journal: Any, workers: Any,
-                 sign: Callable[[Receipt], bytes], payloads: Any, reactor: Any,
+    def __init__(self, config: Config, journal: Any, workers: Any, payloads: Any, reactor: Any,
                  wake_publisher: Callable[[], None] = lambda: None) -> None:  # fmt: skip
         self.config = config
         self.journal = journal
         self.workers = workers
-        self.sign = sign
+        self.spool_dir = Path(config.path(config.journal.payload_dir)) / "spool"
         self.payloads = payloads
         self.reactor = reactor
         self.wake_publisher = wake_publisher
@@ -149,7 +147,27 @@ class Pipeline:
                             received_at: datetime, sha: str, size: int, payload: bytes | None,
                             path: str | None, blog: Any) -> Any:  # fmt: skip
         t0 = time.perf_counter()
-        result: ProcessResult = yield self.workers.process(size, payload, path)
+        context = ReceiptContext(
+            submission_id=sid, partner_id=partner.id, channel=channel, received_at=received_at,
+            payload_sha256=sha, payload_size=size, node_id=self.config.gateway.node_id,
+            allowed_types=list(partner.document_types),
+            allowed_senders=list(partner.edifact_senders))
+        # large submissions stream their documents to a spool file next to the payloads
+        spool = str(self.spool_dir / f"{sid}.docs") if self.workers.is_large(size) else None
+        if spool:
+            self.spool_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            result: ProcessResult = yield self.workers.process(size, payload, path, context,
+                                                               spool)  # fmt: skip
+            answer = yield self._commit(sid, partner, received_at, result, blog, t0)
+        finally:
+            if spool:
+                Path(spool).unlink(missing_ok=True)
+        return answer
+
+    @defer.inlineCallbacks
+    def _commit(self, sid: str, partner: Partner, received_at: datetime, result: ProcessResult,
+                blog: Any, t0: float) -> Any:  # fmt: skip
         t1 = time.perf_counter()
         metrics.STAGE_SECONDS.labels("process").observe(t1 - t0)
         if result.interchange_ref:
@@ -160,33 +178,19 @@ class Pipeline:
             # interchange that was accepted makes a later one with its reference a duplicate
             if original is not None and original.id != sid and original.state != "rejected":
                 return (yield self._duplicate(sid, original, "interchange_reference", blog))
-        error_code, error_message = result.error_code, result.error_message
-        documents = result.documents
-        if result.sender_id and partner.edifact_senders \
-                and result.sender_id not in partner.edifact_senders:
-            error_code = ERR_SENDER
-            error_message = (f"interchange sender {result.sender_id!r} is not one of partner "
-                             f"{partner.id}'s identifications")
-            documents = []
-        elif partner.document_types:
-            refused = [t for t in result.message_types if t not in partner.document_types]
-            if refused:
-                error_code = ERR_DOCTYPE
-                error_message = (f"partner {partner.id} may not submit {', '.join(refused)} "
-                                 f"(allowed: {', '.join(partner.document_types)})")
-                documents = []
-        outcome = result.outcome if documents or not result.documents else "rejected"
-        if error_code in (ERR_SENDER, ERR_DOCTYPE):
-            outcome = "rejected"
-        now = _now()
-        receipt = self.sign(self._receipt(sid, partner.id, channel, received_at, sha, size,
-                                          outcome, result, documents))
-        t2 = time.perf_counter()
-        metrics.STAGE_SECONDS.labels("sign").observe(t2 - t1)
-        outbox = self._outbox(sid, partner.id, documents, receipt)
-        state = "routed" if outbox else "rejected"
-        events = self._events(sid, now, result, documents, outcome, receipt, outbox,
-                              error_code, error_message)  # fmt: skip
+        receipt = result.receipt
+        if receipt is None:
+            raise RuntimeError("the worker returned no receipt: is signing configured?")
+        outbox: list[OutboxMessage] = []
+        if result.documents_file:
+            # stage the outbox in chunks (bounded memory, short writer transactions); the
+            # outcome below releases the staged rows in the same transaction as the answer
+            routed = yield self._stage_spool(sid, partner.id, result.documents_file)
+        else:
+            outbox = self._outbox(sid, partner.id, result.documents)
+            routed = len(outbox)
+        state = "routed" if routed else "rejected"
+        events = self._events(sid, _now(), result, routed)
         yield self.journal.record_outcome(SubmissionOutcome(
             submission_id=sid, state=state, events=events, receipt=receipt,
             format=result.format,
@@ -194,36 +198,35 @@ class Pipeline:
             interchange_ref=result.interchange_ref, sender_id=result.sender_id,
             acknowledgement=result.acknowledgement, ack_content_type=result.ack_content_type,
             outbox=outbox))
-        metrics.STAGE_SECONDS.labels("journal_outcome").observe(time.perf_counter() - t2)
+        metrics.STAGE_SECONDS.labels("journal_outcome").observe(time.perf_counter() - t1)
+        outcome = result.outcome
         for stage in ("parse", "validate", "map"):
             metrics.STAGE_OUTCOMES.labels(stage, outcome).inc()
-        if outbox:
+        if routed:
             self.wake_publisher()
         blog.info("submission.acknowledged", outcome=outcome, messages=result.messages,
-                  documents=len(documents), outbox=len(outbox), error_code=error_code)
+                  documents=result.document_count, outbox=routed, error_code=result.error_code)
         return SubmissionAnswer(
             submission_id=sid, outcome=outcome, receipt=receipt,
             acknowledgement=result.acknowledgement, ack_content_type=result.ack_content_type,
-            error_code=error_code, error_message=error_message)
+            error_code=result.error_code, error_message=result.error_message)
 
-    def _receipt(self, sid: str, partner: str, channel: str, received_at: datetime, sha: str,
-                 size: int, outcome: str, result: ProcessResult,
-                 documents: list[DocumentResult]) -> Receipt:  # fmt: skip
-        ack = result.acknowledgement
-        return Receipt(
-            submission_id=sid, partner_id=partner, channel=channel, received_at=received_at,
-            payload_sha256=sha, payload_size=size, outcome=outcome,
-            node_id=self.config.gateway.node_id, interchange_reference=result.interchange_ref,
-            acknowledgement_sha256=hashlib.sha256(ack).hexdigest() if ack else None,
-            documents=tuple(ReceiptDocument(
-                index=d.index, message_reference=d.message_reference,
-                document_type=d.document_type, schema_version=d.schema_version,
-                sha256=d.sha256) for d in documents))
+    @defer.inlineCallbacks
+    def _stage_spool(self, sid: str, partner: str, spool: str) -> Any:
+        staged = 0
+        with open(spool, "rb") as fh:
+            while True:
+                docs = yield deferToThreadPool(self.reactor, self.reactor.getThreadPool(),
+                                               read_documents, fh, SPOOL_CHUNK)  # fmt: skip
+                if not docs:
+                    return staged
+                rows = self._outbox(sid, partner, docs)
+                yield self.journal.stage_outbox(rows)
+                staged += len(rows)
 
-    def _outbox(self, sid: str, partner: str, documents: list[DocumentResult],
-                receipt: bytes) -> list[OutboxMessage]:  # fmt: skip
+    def _outbox(self, sid: str, partner: str,
+                documents: list[DocumentResult]) -> list[OutboxMessage]:  # fmt: skip
         out = []
-        receipt_text = receipt.decode("utf-8")
         for d in documents:
             headers = {
                 "x-edigate-submission-id": sid,
@@ -236,7 +239,8 @@ class Pipeline:
                 "x-edigate-outcome": document_outcome(d),
                 "x-edigate-rule-errors": str(d.rule_errors),
                 "x-edigate-document-sha256": d.sha256,
-                "x-edigate-receipt": receipt_text,
+                # this document's signed receipt (small, whatever the submission's size)
+                "x-edigate-receipt": (d.receipt or b"").decode("utf-8"),
             }
             for dest in destinations(self.config.routes, d, partner,
                                      self.config.amqp.parking_exchange):  # fmt: skip
@@ -248,9 +252,8 @@ class Pipeline:
         return out
 
     def _events(self, sid: str, now: datetime, result: ProcessResult,
-                documents: list[DocumentResult], outcome: str, receipt: bytes,
-                outbox: list[OutboxMessage], error_code: str | None, error_message: str | None,
-                ) -> list[Event]:  # fmt: skip
+                routed: int) -> list[Event]:  # fmt: skip
+        directories = sorted({str(d["directory"]) for d in result.summaries})
         ev = [
             Event("parsed", now, sid, {"format": result.format,
                                        "interchanges": result.interchanges,
@@ -260,30 +263,26 @@ class Pipeline:
                                        "sender_id": result.sender_id,
                                        "recipient_id": result.recipient_id,
                                        "syntax": result.syntax,
-                                       "directories": sorted({d.directory for d in documents})}),
+                                       "directories": directories}),
             Event("validated", now, sid, {"syntax_findings": len(result.findings),
                                           "findings": result.findings[:10]}),
-            Event("acknowledged", now, sid, {"outcome": outcome,
+            Event("acknowledged", now, sid, {"outcome": result.outcome,
                                              "acknowledgement": result.ack_content_type}),
         ]  # fmt: skip
-        if documents:
+        problems = msgspec.to_builtins(result.problems[:20])
+        if result.document_count:
             ev.append(Event("mapped", now, sid, {
-                "documents": [{"index": d.index, "message_type": d.message_type,
-                               "directory": d.directory, "document_type": d.document_type,
-                               "identifier": d.identifier, "sha256": d.sha256,
-                               "rule_errors": d.rule_errors, "rule_warnings": d.rule_warnings}
-                              for d in documents],
-                "problems": msgspec.to_builtins(result.problems[:20])}))  # fmt: skip
+                "documents": result.document_count,
+                "first_documents": result.summaries[:20], "problems": problems}))
+        assert result.receipt is not None
         ev.append(Event("signed", now, sid,
-                        {"receipt_sha256": hashlib.sha256(receipt).hexdigest()}))
-        if outbox:
-            ev.append(Event("routed", now, sid, {
-                "messages": [{"message_id": m.message_id, "exchange": m.exchange,
-                              "routing_key": m.routing_key} for m in outbox]}))
+                        {"receipt_sha256": hashlib.sha256(result.receipt).hexdigest()}))
+        if routed:
+            ev.append(Event("routed", now, sid, {"messages": routed}))
         else:
             ev.append(Event("rejected", now, sid, {
-                "error_code": error_code, "error": error_message,
-                "problems": msgspec.to_builtins(result.problems[:20])}))  # fmt: skip
+                "error_code": result.error_code, "error": result.error_message,
+                "problems": problems}))
         return ev
 
     # -- crash recovery -------------------------------------------------------------------------
@@ -302,6 +301,7 @@ class Pipeline:
             path = None if payload is not None else (yield self.journal.payload_path(sid))
             blog = log.bind(submission_id=sid, partner=rec.partner, channel=rec.channel)
             blog.warning("submission.recovering")
+            yield self.journal.discard_staged(sid)
             yield self._process_and_commit(sid, partner, rec.channel, rec.received_at,
                                            rec.sha256, rec.size, payload, path, blog)  # fmt: skip
         return len(ids)

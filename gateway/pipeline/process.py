@@ -1,24 +1,33 @@
 """The CPU-heavy middle of the pipeline, run in worker processes: detect the format, parse,
-validate, build the syntax acknowledgement, map to canonical documents, check business rules.
+validate, build the syntax acknowledgement, map to canonical documents, check business rules,
+apply the partner's permissions and sign the receipts.
 
 Pure: bytes (or a file path) in, a ``ProcessResult`` out; no journal, no network, no reactor. The
-result crosses the process boundary as msgpack (msgspec), so it is small and fast to pass back.
+result crosses the process boundary as msgpack (msgspec). Signing happens here too, so the
+reactor process never spends CPU on it: the submission's receipt, and one receipt per document
+(the one that travels with that document's AMQP message, small whatever the submission's size).
+
+Large submissions (``spool`` given) stream: each document is appended to a spool file as soon as
+it is mapped, so memory holds one message, never the interchange; the result carries the file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, BinaryIO
 
 import msgspec
 
 from ..canonical.model import SCHEMA_VERSION, to_json
 from ..edifact.contrl import build_contrl
+from ..receipts import Receipt, ReceiptDocument, ReceiptSigner
 from ..rules import RuleSet, RuleSetError, load_rule_set
-from .edifact import MessageOutcome, check_rules, file_chunks, interchange_outcomes
+from .edifact import InterchangeEnd, MessageOutcome, check_rules, file_chunks, message_stream
 
 #: bytes of the payload start that format detection looks at
 SNIFF_BYTES = 512
@@ -40,6 +49,22 @@ class DocumentResult(msgspec.Struct, kw_only=True):
     rule_errors: int = 0
     rule_warnings: int = 0
     rule_findings: list[dict[str, object]] = []
+    receipt: bytes | None = None  # this document's signed receipt (travels with its message)
+    void: bool = False  # its interchange or group turned out to be in error
+
+
+class ReceiptContext(msgspec.Struct, kw_only=True):
+    """What the worker needs to know of the submission to decide and sign: who, when, what."""
+
+    submission_id: str
+    partner_id: str
+    channel: str
+    received_at: datetime
+    payload_sha256: str
+    payload_size: int
+    node_id: str
+    allowed_types: list[str] = []  # empty: any
+    allowed_senders: list[str] = []  # empty: any
 
 
 class Problem(msgspec.Struct, kw_only=True):
@@ -72,12 +97,50 @@ class ProcessResult(msgspec.Struct, kw_only=True):
     findings: list[dict[str, object]] = []
     error_code: str | None = None  # our documented code when the payload is not processable
     error_message: str | None = None
+    receipt: bytes | None = None  # the submission's signed receipt (when signing is set up)
+    document_count: int = 0  # documents accepted (in ``documents`` or in ``documents_file``)
+    documents_file: str | None = None  # spool of DocumentResult records (large submissions)
+    summaries: list[dict[str, object]] = []  # the first documents, for the timeline
 
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(ProcessResult)
 MAX_FINDINGS = 50
 MAX_PROBLEMS = 200
+
+
+#: receipts signer of this worker process (see init_signer)
+_signer: ReceiptSigner | None = None
+_doc_encoder = msgspec.msgpack.Encoder()
+_doc_decoder = msgspec.msgpack.Decoder(DocumentResult)
+MAX_SUMMARIES = 100
+
+ERR_SENDER = "EDG-A003"
+ERR_DOCTYPE = "EDG-A004"
+
+
+def init_signer(key: str, certificate: str, ca: str | None) -> None:
+    global _signer
+    _signer = ReceiptSigner(key, certificate, ca)
+
+
+def write_document(fh: BinaryIO, doc: DocumentResult) -> None:
+    data = _doc_encoder.encode(doc)
+    fh.write(len(data).to_bytes(4, "big"))
+    fh.write(data)
+
+
+def read_documents(fh: BinaryIO, limit: int) -> list[DocumentResult]:
+    """Up to ``limit`` documents from a spool file (voided ones skipped)."""
+    out: list[DocumentResult] = []
+    while len(out) < limit:
+        head = fh.read(4)
+        if len(head) < 4:
+            break
+        doc = _doc_decoder.decode(fh.read(int.from_bytes(head, "big")))
+        if not doc.void:
+            out.append(doc)
+    return out
 
 
 def encode_result(result: ProcessResult) -> bytes:
@@ -129,79 +192,242 @@ def _head(payload: bytes | None, path: str | None) -> bytes:
 
 def process_submission(payload: bytes | None, path: str | None, *, rule_set: str = "default",
                        reject_rule_errors: bool = False, now: datetime | None = None,
+                       context: ReceiptContext | None = None, spool: str | None = None,
                        ) -> ProcessResult:  # fmt: skip
-    """Process one submission's raw payload (in memory, or a file for large ones)."""
+    """Process one submission's raw payload (in memory, or a file for large ones). With a
+    ``context`` the partner's permissions are applied and, when this process has a signer, the
+    receipts are signed; with ``spool`` (a file path) documents go there instead of memory."""
     now = now or datetime.now(UTC)
     fmt = detect_format(_head(payload, path))
+    accepted: list[ReceiptDocument] = []  # digests of the accepted documents
     if fmt == "xml":
-        return ProcessResult(format="xml", outcome="rejected", error_code="EDG-F002",
-                             error_message="XML submissions are not supported yet")
-    if fmt != "edifact":
-        return ProcessResult(format="unknown", outcome="rejected", error_code="EDG-F001",
-                             error_message="the payload is neither EDIFACT (UNA/UNB) nor XML")
-    try:
-        rules = _rule_set(rule_set)
-    except (OSError, RuleSetError) as exc:  # a configuration error: fail loudly, not per message
-        raise RuntimeError(f"rule set {rule_set!r} cannot be loaded: {exc}") from exc
-    return _process_edifact(_chunks_of(payload, path), rules, reject_rule_errors, now)
+        result = ProcessResult(format="xml", outcome="rejected", error_code="EDG-F002",
+                               error_message="XML submissions are not supported yet")
+    elif fmt != "edifact":
+        result = ProcessResult(format="unknown", outcome="rejected", error_code="EDG-F001",
+                               error_message="the payload is neither EDIFACT (UNA/UNB) nor XML")
+    else:
+        try:
+            rules = _rule_set(rule_set)
+        except (OSError, RuleSetError) as exc:  # a configuration error: fail loudly
+            raise RuntimeError(f"rule set {rule_set!r} cannot be loaded: {exc}") from exc
+        result, accepted = _process_edifact(_chunks_of(payload, path), rules,
+                                            reject_rule_errors, now, context, spool)
+    if context is not None and _signer is not None:
+        result.receipt = _signer.sign(_receipt(context, result, accepted))
+    return result
+
+
+def _receipt(ctx: ReceiptContext, result: ProcessResult,
+             documents: list[ReceiptDocument]) -> Receipt:  # fmt: skip
+    ack = result.acknowledgement
+    return Receipt(
+        submission_id=ctx.submission_id, partner_id=ctx.partner_id, channel=ctx.channel,
+        received_at=ctx.received_at, payload_sha256=ctx.payload_sha256,
+        payload_size=ctx.payload_size, outcome=result.outcome, node_id=ctx.node_id,
+        interchange_reference=result.interchange_ref,
+        acknowledgement_sha256=hashlib.sha256(ack).hexdigest() if ack else None,
+        documents=tuple(documents))
+
+
+def _receipt_document(d: DocumentResult) -> ReceiptDocument:
+    return ReceiptDocument(index=d.index, message_reference=d.message_reference,
+                           document_type=d.document_type, schema_version=d.schema_version,
+                           sha256=d.sha256)  # fmt: skip
+
+
+def _refusal(ctx: ReceiptContext | None, sender: str | None,
+             message_type: str) -> tuple[str, str] | None:  # fmt: skip
+    """The partner's permissions: (error code, message) when this is not allowed."""
+    if ctx is None:
+        return None
+    if sender and ctx.allowed_senders and sender not in ctx.allowed_senders:
+        return ERR_SENDER, (f"interchange sender {sender!r} is not one of partner "
+                            f"{ctx.partner_id}'s identifications")  # fmt: skip
+    if message_type and ctx.allowed_types and message_type not in ctx.allowed_types:
+        return ERR_DOCTYPE, (f"partner {ctx.partner_id} may not submit {message_type} "
+                             f"(allowed: {', '.join(ctx.allowed_types)})")  # fmt: skip
+    return None
+
+
+class _Sink:
+    """Where accepted documents go: memory, or the spool file (large submissions)."""
+
+    def __init__(self, result: ProcessResult, spool: str | None) -> None:
+        self.result = result
+        self.fh: BinaryIO | None = open(spool, "wb") if spool else None  # noqa: SIM115
+        self.void: set[int] = set()
+        self.receipt_docs: list[ReceiptDocument] = []
+        #: documents of the interchange being read: (index, group), to void them if it fails
+        self.current: list[tuple[int, int]] = []
+
+    def add(self, doc: DocumentResult, group: int) -> None:
+        self.result.document_count += 1
+        self.current.append((doc.index, group))
+        self.receipt_docs.append(_receipt_document(doc))
+        if len(self.result.summaries) < MAX_SUMMARIES:
+            self.result.summaries.append({
+                "index": doc.index, "message_type": doc.message_type,
+                "directory": doc.directory, "document_type": doc.document_type,
+                "identifier": doc.identifier, "sha256": doc.sha256,
+                "rule_errors": doc.rule_errors, "rule_warnings": doc.rule_warnings})
+        if self.fh is None:
+            self.result.documents.append(doc)
+        else:
+            write_document(self.fh, doc)
+
+    def end_interchange(self, end: InterchangeEnd) -> list[int]:
+        """Void the documents of a failed interchange or group; their indices."""
+        if end.report.findings:
+            voided = [i for i, _ in self.current]
+        else:
+            voided = [i for i, g in self.current if g in end.bad_groups]
+        self.current = []
+        if voided:
+            self.void.update(voided)
+            self.result.document_count -= len(voided)
+            self.receipt_docs = [d for d in self.receipt_docs if d.index not in self.void]
+            self.result.summaries = [d for d in self.result.summaries
+                                     if d["index"] not in self.void]  # fmt: skip
+            if self.fh is None:
+                self.result.documents = [d for d in self.result.documents
+                                         if d.index not in self.void]  # fmt: skip
+        return voided
+
+    def close(self, spool: str | None) -> None:
+        if self.fh is None:
+            return
+        self.fh.close()
+        if self.void and spool:
+            # rewrite the (rare) spool with voided documents marked, so readers skip them
+            tmp = spool + ".v"
+            with open(spool, "rb") as src, open(tmp, "wb") as dst:
+                while True:
+                    head = src.read(4)
+                    if len(head) < 4:
+                        break
+                    doc = _doc_decoder.decode(src.read(int.from_bytes(head, "big")))
+                    doc.void = doc.index in self.void
+                    write_document(dst, doc)
+            os.replace(tmp, spool)
 
 
 def _process_edifact(chunks: Iterable[bytes], rules: RuleSet, reject_rule_errors: bool,
-                     now: datetime) -> ProcessResult:  # fmt: skip
-    result = ProcessResult(format="edifact", outcome="rejected")
+                     now: datetime, ctx: ReceiptContext | None,
+                     spool: str | None,
+                     ) -> tuple[ProcessResult, list[ReceiptDocument]]:  # fmt: skip
+    result = ProcessResult(format="edifact", outcome="rejected", documents_file=spool)
+    sink = _Sink(result, spool)
     acks: list[bytes] = []
     by_sender: dict[str | None, RuleSet] = {}
-    for ic, batch in interchange_outcomes(chunks):
-        result.interchanges += 1
-        result.messages += len(batch)
-        if result.interchanges == 1 and ic.header is not None:
-            result.interchange_ref = ic.reference or ic.header.value(5) or None
-            result.sender_id = ic.header.value(2) or None
-            result.recipient_id = ic.header.value(3) or None
-            result.syntax = [ic.syntax_identifier, ic.syntax_version]
-        for f in ic.all_findings():
-            if len(result.findings) < MAX_FINDINGS:
-                result.findings.append(f.as_dict())
-        contrl = build_contrl(ic, secrets.token_hex(7).upper(), now)
-        if contrl is not None:
-            acks.append(contrl)
-        check_rules(batch, rules, now, by_sender)
-        for m in batch:
+    pending: list[MessageOutcome] = []  # this interchange's messages without a document
+    next_index = 1
+    try:
+        for item in message_stream(chunks):
+            if isinstance(item, InterchangeEnd):
+                ic = item.report
+                result.interchanges += 1
+                if result.interchanges == 1 and ic.header is not None:
+                    result.interchange_ref = ic.reference or ic.header.value(5) or None
+                    result.sender_id = ic.header.value(2) or None
+                    result.recipient_id = ic.header.value(3) or None
+                    result.syntax = [ic.syntax_identifier, ic.syntax_version]
+                for f in ic.all_findings():
+                    if len(result.findings) < MAX_FINDINGS:
+                        result.findings.append(f.as_dict())
+                contrl = build_contrl(ic, secrets.token_hex(7).upper(), now)
+                if contrl is not None:
+                    acks.append(contrl)
+                voided = sink.end_interchange(item)
+                if voided and len(result.problems) < MAX_PROBLEMS:
+                    level = "interchange" if ic.findings else "group"
+                    first = (ic.findings or [f for g in ic.groups for f in g.findings])[0]
+                    result.problems.append(Problem(
+                        interchange=ic.index, message=0, message_reference=None,
+                        message_type=None, kind="envelope",
+                        reason=f"{len(voided)} document(s) voided: their {level} has syntax "
+                               f"errors; first: [{first.code}] {first.text}"))  # fmt: skip
+                for m in pending:
+                    _problem(result, m, [])
+                pending = []
+                continue
+            m = item
+            result.messages += 1
             label = m.report.type
             if label and label not in result.message_types:
                 result.message_types.append(label)
-            _document(result, m, reject_rule_errors)
+            refused = _refusal(ctx, m.doc.provenance.sender if m.doc and m.doc.provenance
+                               else None, label)  # fmt: skip
+            if refused is not None and result.error_code is None:
+                result.error_code, result.error_message = refused
+            if m.doc is None or refused is not None:
+                m.problem = m.problem or "refused"
+                m.reason = m.reason or (refused[1] if refused else "")
+                pending.append(m)
+                continue
+            check_rules([m], rules, now, by_sender)
+            doc = _document(m, next_index, reject_rule_errors)
+            if doc is None:
+                pending.append(m)
+                continue
+            next_index += 1
+            if ctx is not None and _signer is not None:
+                doc.receipt = _signer.sign(_receipt(ctx, ProcessResult(
+                    format="edifact", outcome="accepted",
+                    interchange_ref=m.doc.provenance.interchange_reference
+                    if m.doc.provenance else None), [_receipt_document(doc)]))
+            sink.add(doc, m.report.group)
             m.doc = None
+    finally:
+        sink.close(spool)
+    accepted = sink.receipt_docs
+    if result.error_code in (ERR_SENDER, ERR_DOCTYPE):
+        accepted = []
+        # a partner may not send any of it: nothing is accepted
+        result.document_count = 0
+        result.documents = []
+        result.summaries = []
+        if spool:
+            open(spool, "wb").close()
     if acks:
         result.acknowledgement = b"".join(acks)
         result.ack_content_type = "application/EDIFACT"
-    if result.messages and len(result.documents) == result.messages:
+    if result.messages and result.document_count == result.messages:
         result.outcome = "accepted"
-    elif result.documents:
+    elif result.document_count:
         result.outcome = "partially_accepted"
     if result.messages == 0 and result.error_code is None:
         result.error_code = "EDG-F003"
         result.error_message = "no message could be read from the interchange"
-    return result
+    return result, accepted
 
 
-def _document(result: ProcessResult, m: MessageOutcome, reject_rule_errors: bool) -> None:
+def _problem(result: ProcessResult, m: MessageOutcome, errors: list[Any]) -> None:
+    if len(result.problems) >= MAX_PROBLEMS:
+        return
+    r = m.report
+    kind = m.problem or "rules"
+    reason = m.reason or (f"{len(errors)} business rule error(s); first: "
+                          f"[{errors[0].code}] {errors[0].text}" if errors else "")
+    result.problems.append(Problem(
+        interchange=m.interchange, message=r.index, message_reference=r.reference or None,
+        message_type=r.type or None, kind=kind, reason=reason))
+
+
+def _document(m: MessageOutcome, index: int, reject_rule_errors: bool) -> DocumentResult | None:
     r = m.report
     errors = [f for f in m.findings if f.severity == "error"]
     if m.doc is None or (errors and reject_rule_errors):
-        if len(result.problems) < MAX_PROBLEMS:
-            kind = m.problem or "rules"
-            reason = m.reason or f"{len(errors)} business rule error(s); first: " \
-                f"[{errors[0].code}] {errors[0].text}"
-            result.problems.append(Problem(
-                interchange=m.interchange, message=r.index, message_reference=r.reference or None,
-                message_type=r.type or None, kind=kind, reason=reason))
-        return
+        if errors and m.problem is None:
+            m.problem = "rules"
+            m.reason = (f"{len(errors)} business rule error(s); first: "
+                        f"[{errors[0].code}] {errors[0].text}")
+        return None
     doc = m.doc
     body = to_json(doc)
     btm = doc.border_transport_means
-    result.documents.append(DocumentResult(
-        index=len(result.documents) + 1,
+    return DocumentResult(
+        index=index,
         interchange=m.interchange,
         message_reference=r.reference or None,
         message_type=r.type,
@@ -217,7 +443,7 @@ def _document(result: ProcessResult, m: MessageOutcome, reject_rule_errors: bool
         rule_warnings=len(m.findings) - len(errors),
         rule_findings=[{k: v for k, v in f.as_dict().items() if k != "source"}
                        for f in m.findings[:20]],
-    ))  # fmt: skip
+    )  # fmt: skip
 
 
 def warm_up() -> None:
@@ -226,3 +452,16 @@ def warm_up() -> None:
     sample = (b"UNB+UNOA:3+WARM+UP+260101:0000+1'UNH+1+CUSCAR:D:95B:UN'BGM+85+1+9'"
               b"UNT+3+1'UNZ+1+1'")  # fmt: skip
     process_submission(sample, None)
+    # code lists the business rules read lazily (pycountry loads its databases on first use)
+    import pycountry
+
+    pycountry.countries.get(alpha_2="HK")
+    pycountry.currencies.get(alpha_3="HKD")
+    from ..mappings.engine import mapping_files, mapping_for
+
+    for meta in mapping_files().values():
+        for directory in meta.get("directories", []):
+            try:
+                mapping_for(str(meta.get("message", "")), str(directory))
+            except (KeyError, ValueError, OSError):
+                continue

@@ -20,13 +20,22 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
+import msgspec
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 
-from .process import ProcessResult, decode_result, encode_result, process_submission, warm_up
+from .process import (
+    ProcessResult,
+    ReceiptContext,
+    decode_result,
+    encode_result,
+    init_signer,
+    process_submission,
+    warm_up,
+)
 
 
-def _init_worker(parent: int) -> None:
+def _init_worker(parent: int, signing: tuple[str, str, str | None] | None) -> None:
     """Die with the gateway: a SIGKILLed gateway must not leave workers behind (Linux
     PR_SET_PDEATHSIG; elsewhere they exit when their call queue closes)."""
     if sys.platform.startswith("linux"):
@@ -37,13 +46,18 @@ def _init_worker(parent: int) -> None:
             pass
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(0)
+    if signing is not None:
+        init_signer(*signing)
     warm_up()
 
 
-def _run(payload: bytes | None, path: str | None, rule_set: str, reject: bool) -> bytes:
+def _run(payload: bytes | None, path: str | None, rule_set: str, reject: bool,
+         context: bytes | None, spool: str | None) -> bytes:  # fmt: skip
     # msgpack over the pipe: several times cheaper to pass back than pickled structs
+    ctx = msgspec.msgpack.decode(context, type=ReceiptContext) if context else None
     return encode_result(process_submission(payload, path, rule_set=rule_set,
-                                            reject_rule_errors=reject))  # fmt: skip
+                                            reject_rule_errors=reject, context=ctx,
+                                            spool=spool))  # fmt: skip
 
 
 class WorkerPool(Service):
@@ -51,22 +65,28 @@ class WorkerPool(Service):
 
     def __init__(self, reactor: Any, *, workers: int = 2, large_workers: int = 1,
                  large_submission_bytes: int = 1 << 20, rule_set: str = "default",
-                 reject_rule_errors: bool = False) -> None:  # fmt: skip
+                 reject_rule_errors: bool = False,
+                 signing: tuple[str, str, str | None] | None = None) -> None:  # fmt: skip
         self._reactor = reactor
         self._sizes = (workers, large_workers)
         self.large_submission_bytes = large_submission_bytes
         self._rule_set = rule_set
         self._reject = reject_rule_errors
+        self._signing = signing
         self._small: ProcessPoolExecutor | None = None
         self._large: ProcessPoolExecutor | None = None
 
     def _executor(self, size: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=size, initializer=_init_worker,
-                                   initargs=(os.getpid(),),
+                                   initargs=(os.getpid(), self._signing),
                                    mp_context=multiprocessing.get_context("spawn"))  # fmt: skip
 
     def startService(self) -> None:
         super().startService()
+        # results come back through the executor's threads and callFromThread: with the
+        # default 5 ms GIL switch interval each hop can wait that long behind the reactor
+        # thread; 0.5 ms keeps the hops short (measured: bench/gateway_bench.py)
+        sys.setswitchinterval(0.0005)
         self._small = self._executor(self._sizes[0])
         self._large = self._executor(self._sizes[1])
         # start the processes now (and warm them up) rather than on the first submission
@@ -86,14 +106,20 @@ class WorkerPool(Service):
 
         return deferToThreadPool(self._reactor, self._reactor.getThreadPool(), shutdown)
 
+    def is_large(self, size: int) -> bool:
+        return size >= self.large_submission_bytes
+
     def process(self, size: int, payload: bytes | None, path: str | None,
+                context: ReceiptContext | None = None, spool: str | None = None,
                 ) -> Deferred[ProcessResult]:  # fmt: skip
-        large = size >= self.large_submission_bytes
+        large = self.is_large(size)
+        ctx = msgspec.msgpack.encode(context) if context is not None else None
+        args = (payload, path, self._rule_set, self._reject, ctx, spool)
         pool = self._large if large else self._small
         if pool is None:
             raise RuntimeError("the worker pool is not running")
         try:
-            future = pool.submit(_run, payload, path, self._rule_set, self._reject)
+            future = pool.submit(_run, *args)
         except BrokenProcessPool:
             # a worker died (e.g. killed by the OOM killer): replace the pool and retry once
             pool = self._executor(self._sizes[1 if large else 0])
@@ -101,7 +127,7 @@ class WorkerPool(Service):
                 self._large = pool
             else:
                 self._small = pool
-            future = pool.submit(_run, payload, path, self._rule_set, self._reject)
+            future = pool.submit(_run, *args)
         d: Deferred[ProcessResult] = Deferred()
 
         def done(f: Future[bytes]) -> None:
