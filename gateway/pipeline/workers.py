@@ -34,8 +34,12 @@ from .process import (
     warm_up,
 )
 
+#: scheduling niceness of the large-submission workers
+LARGE_NICE = 10
 
-def _init_worker(parent: int, signing: tuple[str, str, str | None] | None) -> None:
+
+def _init_worker(parent: int, signing: tuple[str, str, str | None] | None,
+                 nice: int = 0) -> None:  # fmt: skip
     """Die with the gateway: a SIGKILLed gateway must not leave workers behind (Linux
     PR_SET_PDEATHSIG; elsewhere they exit when their call queue closes)."""
     if sys.platform.startswith("linux"):
@@ -46,6 +50,10 @@ def _init_worker(parent: int, signing: tuple[str, str, str | None] | None) -> No
             pass
     if os.getppid() != parent:  # the parent died before prctl took effect
         os._exit(0)
+    if nice:
+        # large interchanges are batch work: the scheduler gives the CPU to the small
+        # submissions' workers and the reactor first (their acknowledgements wait on it)
+        os.nice(nice)
     if signing is not None:
         init_signer(*signing)
     warm_up()
@@ -76,9 +84,9 @@ class WorkerPool(Service):
         self._small: ProcessPoolExecutor | None = None
         self._large: ProcessPoolExecutor | None = None
 
-    def _executor(self, size: int) -> ProcessPoolExecutor:
+    def _executor(self, size: int, nice: int = 0) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=size, initializer=_init_worker,
-                                   initargs=(os.getpid(), self._signing),
+                                   initargs=(os.getpid(), self._signing, nice),
                                    mp_context=multiprocessing.get_context("spawn"))  # fmt: skip
 
     def startService(self) -> None:
@@ -88,7 +96,7 @@ class WorkerPool(Service):
         # thread; 0.5 ms keeps the hops short (measured: bench/gateway_bench.py)
         sys.setswitchinterval(0.0005)
         self._small = self._executor(self._sizes[0])
-        self._large = self._executor(self._sizes[1])
+        self._large = self._executor(self._sizes[1], LARGE_NICE)
         # start the processes now (and warm them up) rather than on the first submission
         for pool, n in ((self._small, self._sizes[0]), (self._large, self._sizes[1])):
             for _ in range(n):
@@ -122,7 +130,7 @@ class WorkerPool(Service):
             future = pool.submit(_run, *args)
         except BrokenProcessPool:
             # a worker died (e.g. killed by the OOM killer): replace the pool and retry once
-            pool = self._executor(self._sizes[1 if large else 0])
+            pool = self._executor(self._sizes[1 if large else 0], LARGE_NICE if large else 0)
             if large:
                 self._large = pool
             else:
