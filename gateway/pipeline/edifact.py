@@ -83,43 +83,23 @@ def interchange_outcomes(chunks: Iterable[bytes], profiles: Sequence[Profile] = 
                          do_map: bool = True,
                          ) -> Iterator[tuple[InterchangeReport, list[MessageOutcome]]]:
     """Validate a chunk stream; map each message that passes (``do_map``); yield each
-    interchange with its messages' outcomes. Mapping happens at the end of each message (its
-    segments are dropped afterwards); whether its interchange and group pass too is known at
-    the end of the interchange, which also fills in the UNB sender, recipient and reference in
-    the provenance.
-    Memory: one message's segments, one interchange's documents."""
-    validator = EdifactValidator(profiles, keep_segments=do_map)
+    interchange with its messages' outcomes, the documents of a failed interchange or group
+    withdrawn. Memory: one message's segments, one interchange's documents (``message_stream``
+    is the streaming form)."""
     pending: list[MessageOutcome] = []
-    for r in validator.validate(chunks):
-        if isinstance(r, MessageReport):
-            m = MessageOutcome(r)
-            if not r.valid:
-                first = r.findings[0]
-                pos = position_text(first)
-                m.problem = "syntax"
-                m.reason = (f"{len(r.findings)} syntax error(s); first: [{first.code}] "
-                            f"{pos + ': ' if pos else ''}{first.text}")  # fmt: skip
-            elif do_map:
-                m.doc, m.problem, m.reason = map_report(r)
-            r.segments = None
-            pending.append(m)
+    for item in message_stream(chunks, profiles, do_map):
+        if isinstance(item, MessageOutcome):
+            pending.append(item)
             continue
-        bad_groups = {g.index for g in r.groups if g.findings}
-        header = r.header
+        r = item.report
         for m in pending:
-            m.interchange = r.index
-            if m.problem is None and (r.findings or m.report.group in bad_groups):
+            if m.problem is None and (r.findings or m.report.group in item.bad_groups):
                 level = "interchange" if r.findings else "group"
                 errors = r.findings or next(g.findings for g in r.groups
                                             if g.index == m.report.group)  # fmt: skip
                 m.doc, m.problem = None, "envelope"
                 m.reason = (f"its {level} has {len(errors)} syntax error(s); first: "
                             f"[{errors[0].code}] {errors[0].text}")  # fmt: skip
-            if m.doc is not None and m.doc.provenance is not None and header is not None:
-                prov = m.doc.provenance
-                prov.sender = header.value(2) or None
-                prov.recipient = header.value(3) or None
-                prov.interchange_reference = r.reference or header.value(5) or None
         yield r, pending
         pending = []
 
