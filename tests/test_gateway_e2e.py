@@ -246,3 +246,55 @@ def test_openapi_and_health(gw: Gateway) -> None:
     for name in (b"edigate_submissions_total", b"edigate_ack_latency_seconds_bucket",
                  b"edigate_outbox_depth", b"edigate_amqp_connected 1.0"):
         assert name in metrics
+
+
+def _raw_tls(gw: Gateway):  # type: ignore[no-untyped-def]
+    import socket
+
+    sock = socket.create_connection(("127.0.0.1", gw.https_port), timeout=10)
+    return gw.ssl_context().wrap_socket(sock, server_hostname="127.0.0.1")
+
+
+def _read_status(conn) -> int:  # type: ignore[no-untyped-def]
+    data = b""
+    while b"\r\n" not in data:
+        chunk = conn.recv(4096)
+        if not chunk:
+            break
+        data += chunk
+    return int(data.split(b" ", 2)[1])
+
+
+def test_endless_chunked_upload_is_cut_off(gw: Gateway) -> None:
+    """No Content-Length: the body is counted as it arrives and refused past the limit; the
+    answer comes while the client is still sending."""
+    import threading
+
+    conn = _raw_tls(gw)
+    conn.sendall(b"POST /v1/submissions HTTP/1.1\r\nHost: x\r\nX-API-Key: demo-key\r\n"
+                 b"Content-Type: application/EDIFACT\r\nTransfer-Encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n%s\r\n" % (64 * 1024, b"U" * 64 * 1024)
+    status: list[int] = []
+    reader = threading.Thread(target=lambda: status.append(_read_status(conn)), daemon=True)
+    reader.start()
+    sent = 0
+    try:
+        while not status and sent < 64 << 20:  # bounded for the test
+            conn.sendall(chunk)
+            sent += 64 * 1024
+    except OSError:
+        pass  # the gateway closed the connection
+    reader.join(10)
+    assert status == [413]
+    assert sent < 16 << 20, f"the gateway kept reading an endless body ({sent} bytes)"
+    conn.close()
+    assert not list((gw.root / "var" / "payloads" / "spool").glob("upload-*"))
+
+
+def test_unauthenticated_upload_is_refused_before_its_body(gw: Gateway) -> None:
+    conn = _raw_tls(gw)
+    conn.sendall(b"POST /v1/submissions HTTP/1.1\r\nHost: x\r\nContent-Length: 200000\r\n"
+                 b"Content-Type: application/EDIFACT\r\n\r\nUNA")
+    # answered although 199,997 body bytes never came
+    assert _read_status(conn) == 401
+    conn.close()

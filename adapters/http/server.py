@@ -58,6 +58,9 @@ ERRORS: dict[str, tuple[int, str]] = {
     "EDG-S001": (503, "the gateway cannot store submissions right now; retry later"),
 }
 
+#: seconds a refused client gets to read the answer before the connection is aborted
+REFUSE_GRACE = 2.0
+
 #: media types a submission may be sent as; absent means "sniff the content"
 ACCEPTED_TYPES = {"application/edifact", "application/edi-consent", "text/plain",
                   "application/octet-stream", "application/xml", "text/xml"}  # fmt: skip
@@ -155,25 +158,37 @@ class LimitedRequest(server.Request):
         super().__init__(channel)
         self.limits = factory
         self.refused = False
+        self.body_complete = False
         self.received_bytes = 0
         self.spool_path: str | None = None
         self.partner: Partner | None = None
         self.auth_method = "none"
 
     def _refuse_now(self, code: str) -> None:
-        """Answer and disconnect without reading the body (the client may still be sending)."""
+        """Answer and disconnect without reading the body (the client may still be sending):
+        stop reading at once, send the answer, close; abort if the peer does not let go."""
         self.refused = True
+        self.discard_spool()  # nothing more is read: the partial upload goes now
+        self.content = _Discard()
         self.limits.audit(code, self)
         status, title = ERRORS[code]
         body = json.dumps({"error": {"code": code, "message": title}}).encode()
         reason = http.RESPONSES.get(status, b"Error")
-        self.channel.transport.write(
+        transport = self.channel.transport
+        transport.pauseProducing()
+        transport.write(
             b"HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
             b"Connection: close\r\n\r\n%s" % (status, reason, len(body), body))
         self.channel.loseConnection()
+        from twisted.internet import reactor
+
+        abort = reactor.callLater(REFUSE_GRACE, transport.abortConnection)  # type: ignore[attr-defined]
+        self.notifyFinish().addBoth(lambda _: abort.active() and abort.cancel())
 
     def gotLength(self, length: int | None) -> None:
-        if self.method == b"POST":
+        # the request's method is only set once the body is in; the channel has parsed the
+        # request line already (a private attribute, stable since Twisted 16)
+        if getattr(self.channel, "_command", None) == b"POST":
             if length is not None and length > self.limits.max_body:
                 self.content = _Discard()
                 return self._refuse_now("EDG-H001")
@@ -202,6 +217,7 @@ class LimitedRequest(server.Request):
     def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
         if self.refused:
             return
+        self.body_complete = True
         super().requestReceived(command, path, version)
 
     def discard_spool(self) -> None:
@@ -214,7 +230,9 @@ class LimitedRequest(server.Request):
 
     def connectionLost(self, reason: Failure) -> None:
         super().connectionLost(reason)
-        if not self.finished and self.spool_path is not None and self.refused:
+        # an upload that never completed leaves nothing behind (a complete one belongs to the
+        # submission under way, which removes it when done)
+        if not self.body_complete:
             self.discard_spool()
 
 
