@@ -49,6 +49,27 @@ def one_message(n: int, rnd: random.Random) -> bytes:
             + f"UNZ+1+{ref}'\n").encode("ascii")  # fmt: skip
 
 
+def ack_histogram(gw: Gateway) -> dict[float, float]:
+    """Cumulative bucket counts of the gateway's own acknowledgement latency histogram."""
+    _, body = gw.ops_get("/metrics")
+    out: dict[float, float] = {}
+    for line in body.decode().splitlines():
+        if line.startswith('edigate_ack_latency_seconds_bucket{channel="https"'):
+            le = line.split('le="', 1)[1].split('"', 1)[0]
+            out[float("inf") if le == "+Inf" else float(le)] = float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def server_quantile(before: dict[float, float], after: dict[float, float], q: float) -> float:
+    """Upper bound of the bucket holding the q-quantile of the acknowledgements in between
+    (measured inside the gateway: receipt of the request to the answer written)."""
+    total = after.get(float("inf"), 0) - before.get(float("inf"), 0)
+    for le in sorted(after):
+        if after[le] - before.get(le, 0) >= q * total:
+            return le
+    return float("inf")
+
+
 def tree_cpu(pid: int) -> float:
     """utime+stime (s) of a process and its live descendants (the worker processes)."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -208,10 +229,12 @@ def main() -> None:
                 time.sleep(1.0)
             assert gw.proc is not None
             cpu0 = tree_cpu(gw.proc.pid)
+            hist0 = ack_histogram(gw)
             t0 = time.monotonic()
             results, errors = run_load(gw, rate, args.seconds, args.clients, n)
             elapsed = time.monotonic() - t0
             cpu = tree_cpu(gw.proc.pid) - cpu0
+            hist = ack_histogram(gw)
             n += len(results) + errors + 1000
             deadline = time.monotonic() + 60
             ids = {f"{sid}-1" for sid, _, _ in results}
@@ -228,7 +251,9 @@ def main() -> None:
                   f"{cpu / max(1, len(results)) * 1e3:10.2f} {errors:6d}")
             if acks:
                 print(f"{'':>10} ack mean {statistics.mean(acks) * 1e3:.1f} ms, "
-                      f"{len(results)} acknowledged, {len(delivered)} delivered")
+                      f"{len(results)} acknowledged, {len(delivered)} delivered; inside the "
+                      f"gateway: p50 <= {server_quantile(hist0, hist, .5) * 1e3:g} ms, "
+                      f"p99 <= {server_quantile(hist0, hist, .99) * 1e3:g} ms")
             if large_thread is not None:
                 large_thread.join()
                 large_thread = None

@@ -35,7 +35,7 @@ from .process import (
 )
 
 #: scheduling niceness of the large-submission workers
-LARGE_NICE = 10
+LARGE_NICE = 19
 
 
 def _init_worker(parent: int, signing: tuple[str, str, str | None] | None,
