@@ -134,7 +134,74 @@ def test_gateway_sigkill_mid_stream_loses_nothing(gw: Gateway) -> None:
     # submissions journaled but not acknowledged when the process died are finished by the
     # restarted gateway and routed too: allowed extra documents, never a missing one
     _check_delivery(gw, before | set(s2.acked), extra_allowed=True)
+    # nothing is left half-done: a submission journaled but cut off by the kill was finished
+    # by the restarted gateway (recover), whether or not its sender got an answer
+    import sqlite3
+
+    db = sqlite3.connect(f"file:{gw.root / 'var' / 'journal.sqlite3'}?mode=ro", uri=True)
+    try:
+        states = dict(db.execute("SELECT state, count(*) FROM submissions GROUP BY state"))
+        recovered = db.execute("SELECT count(*) FROM events WHERE state = 'parsed' AND "
+                               "submission_id NOT IN (" + ",".join("?" * len(before)) + ")",
+                               tuple(before)).fetchone()[0]  # fmt: skip
+    finally:
+        db.close()
+    assert "received" not in states, states
+    assert recovered >= len(s2.acked)  # the second run's, plus any recovered ones
     # the journal agrees: nothing acknowledged is stuck
     for sid in list(before)[:10]:
         _, _, body = gw.request("GET", f"/v1/submissions/{sid}")
         assert json.loads(body)["state"] == "delivered"
+
+
+def test_submission_cut_off_by_a_crash_is_finished_on_restart(gw: Gateway) -> None:
+    """Killed after the payload was journaled and before the answer: the restarted gateway
+    processes it (recover) and routes its documents; its sender got no answer, and a resubmission
+    is answered as a duplicate of it, not routed twice."""
+    import sqlite3
+    import sys
+
+    from .conftest import REPO
+
+    sys.path.insert(0, str(REPO / "bench"))
+    from gen_cuscar import interchange
+
+    payload = "".join(interchange(150, None, seed=3)).replace("BENCH1", "CRASH01").encode()
+    db_path = gw.root / "var" / "journal.sqlite3"
+    answer: list[object] = []
+
+    def send() -> None:
+        try:
+            answer.append(gw.submit(payload))
+        except (OSError, ValueError) as exc:  # the gateway died under the request
+            answer.append(exc)
+
+    t = threading.Thread(target=send, daemon=True)
+    t.start()
+
+    def received() -> bool:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        try:
+            return db.execute("SELECT count(*) FROM submissions WHERE state = 'received'"
+                              ).fetchone()[0] == 1  # fmt: skip
+        finally:
+            db.close()
+
+    deadline = time.monotonic() + 30
+    while not received():
+        assert time.monotonic() < deadline, "the submission was never journaled"
+        time.sleep(0.01)
+    gw.kill()
+    t.join(10)
+    # the sender was told nothing (the connection died with the gateway)
+    assert len(answer) == 1 and isinstance(answer[0], OSError | ValueError)
+    gw.start()
+    got = gw.drain(gw.queues["cargo"], 150, timeout=90)
+    ids = {p.message_id for p, _ in got}
+    assert len(ids) == 150
+    sid = next(iter(ids)).rsplit("-", 1)[0]
+    _, _, body = gw.request("GET", f"/v1/submissions/{sid}")
+    assert json.loads(body)["state"] in ("routed", "delivered")
+    status, again = gw.submit(payload)
+    assert status == 200 and again["outcome"] == "duplicate" and again["duplicate_of"] == sid
+    assert gw.drain(gw.queues["cargo"], 1, timeout=2) == []
