@@ -330,14 +330,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     def start() -> None:
         d = service.start()
-        d.addErrback(failed)
-
-    def failed(f: Any) -> None:
-        import structlog
-
-        structlog.get_logger("edigate").error("gateway.start_failed", error=f.getErrorMessage())
-        status["code"] = 1
-        reactor.stop()  # type: ignore[attr-defined]
+        d.addCallback(lambda _: status.update(code=1) if service.start_error else None)
 
     reactor.callWhenRunning(start)  # type: ignore[attr-defined]
     reactor.addSystemEventTrigger("before", "shutdown", service.stopService)  # type: ignore[attr-defined]

@@ -90,19 +90,26 @@ class GatewayService(MultiService):
         self.http_port: Any = None
         self.ops_port: Any = None
         self.started: defer.Deferred[Any] = defer.Deferred()
+        self.start_error: Any = None
+        #: twistd: stop the process when the gateway cannot start (edigate serve handles it)
+        self.stop_reactor_on_failure = True
 
     def startService(self) -> None:
         super().startService()
         self.started = self._listen()
 
-        def failed(f: Any) -> Any:
+        def failed(f: Any) -> None:
+            # a gateway that cannot listen must not linger half-started (under twistd too)
             log.error("gateway.start_failed", error=f.getErrorMessage())
-            return f
+            self.start_error = f
+            if self.stop_reactor_on_failure and self.reactor.running:
+                self.reactor.stop()
 
         self.started.addErrback(failed)
 
     def start(self) -> defer.Deferred[Any]:
-        """Start every service; fires when listening (fails when a port cannot be bound)."""
+        """Start every service; fires when listening (with the failure when a port cannot be
+        bound: see ``start_error``)."""
         self.startService()
         return self.started
 

@@ -47,3 +47,22 @@ def test_twistd_finds_the_plugin() -> None:
     help_out = subprocess.run([sys.executable, "-m", "twisted", "edigate", "--help"],
                               capture_output=True, text=True)
     assert "--config" in help_out.stdout, help_out.stderr
+
+
+def test_serve_exits_when_it_cannot_listen(tmp_path: Path) -> None:
+    """A taken port is a start failure with exit status 1, not a half-started gateway."""
+    import os
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cfg = tmp_path / "g.toml"
+        cfg.write_text(f'[http]\nendpoint = "ssl:{port}:interface=127.0.0.1"\n'
+                       '[metrics]\nendpoint = "tcp:0:interface=127.0.0.1"\n')
+        proc = subprocess.run([sys.executable, "-m", "edigate.cli", "serve", "--config", str(cfg)],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                              env=dict(os.environ))
+    assert proc.returncode == 1, proc.stdout[-2000:]
+    assert "gateway.start_failed" in proc.stdout
