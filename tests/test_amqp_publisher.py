@@ -133,6 +133,31 @@ class PublisherTests(AmqpTestCase):
         await wait_for(lambda: metrics.REGISTRY.get_sample_value("edigate_outbox_depth") == 0,
                        5, "depth gauge back to 0")
 
+    async def test_rows_released_behind_the_cursor_are_published(self) -> None:
+        """A large submission's outbox rows are staged (not pending) while later submissions'
+        rows are published; released with the answer, they keep their lower seqs."""
+        n = self.names
+        outbox = MemoryOutbox()
+        staged = outbox.add([outbox_message(i, exchange=n.exchange, routing_key="cargo.a")
+                             for i in range(1, 4)])  # fmt: skip
+        for seq in staged:
+            outbox.state[seq] = "staged"
+        conn = self.connection()
+        pub = OutboxPublisher(conn, outbox, poll_interval=30)
+        self.start(conn, pub)
+        await conn.when_ready()
+        later = outbox.add([outbox_message(9, exchange=n.exchange, routing_key="cargo.a")])
+        pub.wake()
+        await wait_for(lambda: outbox.state[later[0]] == "delivered", 5, "the later row")
+        for seq in staged:
+            outbox.state[seq] = "pending"
+        pub.wake()
+        await wait_for(lambda: all(outbox.state[s] == "delivered" for s in staged), 5,
+                       "the released rows, behind the cursor")
+        got = await in_thread(drain_queue, n.queue)
+        assert sorted(d.properties.message_id for d in got) == [
+            "sub000001-0", "sub000002-0", "sub000003-0", "sub000009-0"]
+
     async def test_unroutable_messages_are_parked_and_alerted(self) -> None:
         n = self.names
         outbox = MemoryOutbox()

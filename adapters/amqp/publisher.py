@@ -116,6 +116,7 @@ class OutboxPublisher(service.Service):
         self._channel: TwistedChannel | None = None
         self._opening = False
         self._cursor = 0
+        self._swept = False
         self._dirty = True
         self._fetching = False
         self._gen = 0  # bumped whenever in-flight state is thrown away
@@ -143,6 +144,7 @@ class OutboxPublisher(service.Service):
     def wake(self) -> None:
         """New rows were committed: look now rather than at the next poll."""
         self._dirty = True
+        self._swept = False  # they may be behind the cursor (released staged rows)
         self._pump()
 
     def is_ready(self) -> bool:
@@ -331,14 +333,24 @@ class OutboxPublisher(service.Service):
     def _fetched(self, rows: list[OutboxMessage], gen: int) -> None:
         self._fetching = False
         if gen == self._gen:
+            fresh = False
             for msg in rows:
                 self._cursor = max(self._cursor, msg.seq)
                 if not self._owned(msg.seq):
                     self._buffer.append(msg)
                     self._buffered.add(msg.seq)
-            if rows:
+                    fresh = True
+            if fresh:
                 # maybe more behind these (a source may return fewer than asked): one more read
                 # once they are out; an empty read ends the burst
+                self._dirty = True
+                self._swept = False
+            elif self._cursor and not self._swept:
+                # rows can become pending behind the cursor (a large submission's outbox is
+                # staged, then released with its answer, keeping its earlier seqs): once the
+                # burst is over, read once more from the start
+                self._cursor = 0
+                self._swept = True
                 self._dirty = True
         else:
             self._dirty = True  # read for a channel that is gone: read again for the new one
