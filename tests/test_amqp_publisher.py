@@ -9,7 +9,7 @@ from typing import Any
 
 from pika.adapters.twisted_connection import TwistedChannel
 from structlog.testing import capture_logs
-from twisted.internet import defer
+from twisted.internet import defer, reactor, task
 
 from edigate import metrics
 from edigate.adapters.amqp import UNROUTABLE_HEADER, OutboxPublisher
@@ -157,6 +157,36 @@ class PublisherTests(AmqpTestCase):
         got = await in_thread(drain_queue, n.queue)
         assert sorted(d.properties.message_id for d in got) == [
             "sub000001-0", "sub000002-0", "sub000003-0", "sub000009-0"]
+
+    async def test_a_slow_read_never_republishes_rows_settled_meanwhile(self) -> None:
+        """A read that saw rows pending may answer after they were confirmed and marked
+        delivered: they must not be published a second time."""
+        n = self.names
+
+        class SnapshotOutbox(MemoryOutbox):
+            def outbox_pending(self, after_seq: int, limit: int) -> Any:
+                rows = [self.rows[s] for s in sorted(self.state)
+                        if self.state[s] == "pending" and s > after_seq][:limit]
+                return task.deferLater(reactor, 0.05, lambda: rows)
+
+        outbox = SnapshotOutbox()
+        conn = self.connection()
+        pub = OutboxPublisher(conn, outbox, confirm_window=7, poll_interval=0.02)
+        self.start(conn, pub)
+        await conn.when_ready()
+        # rows keep arriving, so reads (and sweeps from the start) overlap publishing
+        for batch in range(40):
+            outbox.add([outbox_message(batch * 5 + i, exchange=n.exchange,
+                                       routing_key="cargo.a") for i in range(5)])
+            pub.wake()
+            await sleep(0.01)
+        await wait_for(lambda: outbox.count("delivered") == 200, 30, "200 delivered")
+        await sleep(0.5)  # a few more polls and sweeps
+        await pub.stopService()
+        await sleep(0.2)  # the last slow read answers
+        got = await in_thread(drain_queue, n.queue)
+        ids = Counter(d.properties.message_id for d in got)
+        assert len(ids) == 200 and max(ids.values()) == 1, ids.most_common(3)
 
     async def test_unroutable_messages_are_parked_and_alerted(self) -> None:
         n = self.names

@@ -126,6 +126,7 @@ class OutboxPublisher(service.Service):
         self._buffered: set[int] = set()
         self._retry: dict[int, OutboxMessage] = {}
         self._settling: set[int] = set()  # confirmed or parked, journal write not yet done
+        self._settled_during_fetch: set[int] = set()
         self._acked: list[int] = []
         self._parked: dict[str, list[int]] = {}
         self._writes: set[defer.Deferred[Any]] = set()
@@ -324,6 +325,7 @@ class OutboxPublisher(service.Service):
 
     def _fetch(self) -> None:
         self._fetching = True
+        self._settled_during_fetch = set()
         self._dirty = False
         gen = self._gen
         d = defer.maybeDeferred(self.source.outbox_pending, self._cursor, self.batch)
@@ -336,7 +338,7 @@ class OutboxPublisher(service.Service):
             fresh = False
             for msg in rows:
                 self._cursor = max(self._cursor, msg.seq)
-                if not self._owned(msg.seq):
+                if not self._owned(msg.seq) and msg.seq not in self._settled_during_fetch:
                     self._buffer.append(msg)
                     self._buffered.add(msg.seq)
                     fresh = True
@@ -551,11 +553,16 @@ class OutboxPublisher(service.Service):
             self._cursor = 0
             self._dirty = True
 
+        def written(_: Any) -> None:
+            # a read still under way may have seen these rows pending: it must not
+            # publish them again once they stop being ours (see _fetched)
+            self._settled_during_fetch.update(seqs)
+
         def settled(_: Any) -> None:
             self._writes.discard(d)
             self._settling.difference_update(seqs)
 
-        d.addErrback(failed).addBoth(settled)
+        d.addCallbacks(written, failed).addBoth(settled)
 
     # -- depth gauge
 
