@@ -298,3 +298,14 @@ def test_unauthenticated_upload_is_refused_before_its_body(gw: Gateway) -> None:
     # answered although 199,997 body bytes never came
     assert _read_status(conn) == 401
     conn.close()
+
+
+def test_hostile_xml_is_refused_with_its_code(gw: Gateway) -> None:
+    from .test_xmlsafe import billion_laughs
+
+    status, answer = gw.submit(billion_laughs(), content_type="application/xml")
+    assert status == 422 and answer["outcome"] == "rejected"
+    assert answer["error"]["code"] == "EDG-X001"
+    assert verify_receipt(json.dumps(answer["receipt"]).encode()).receipt.outcome == "rejected"
+    _, _, body = gw.request("GET", f"/v1/submissions/{answer['submission_id']}")
+    assert json.loads(body)["state"] == "rejected"  # journaled, kept for audit

@@ -66,8 +66,12 @@ def test_partial_acceptance() -> None:
     assert len(r.documents) == 1 and len(r.problems) == 1
 
 
-@pytest.mark.parametrize("payload,code", [(b"%PDF-1.4 binary", "EDG-F001"),
-                                          (b"<?xml version='1.0'?><x/>", "EDG-F002")])
+@pytest.mark.parametrize("payload,code", [
+    (b"%PDF-1.4 binary", "EDG-F001"),
+    (b"<?xml version='1.0'?><x/>", "EDG-F002"),
+    (b"<!DOCTYPE x [<!ENTITY a 'b'>]><x>&a;</x>", "EDG-X001"),  # hostile: refused as such
+    (b"<x><y></x>", "EDG-X002"),
+])
 def test_unprocessable_formats(payload: bytes, code: str) -> None:
     r = process_submission(payload, None)
     assert r.outcome == "rejected" and r.error_code == code and r.acknowledgement is None

@@ -201,8 +201,7 @@ def process_submission(payload: bytes | None, path: str | None, *, rule_set: str
     fmt = detect_format(_head(payload, path))
     accepted: list[ReceiptDocument] = []  # digests of the accepted documents
     if fmt == "xml":
-        result = ProcessResult(format="xml", outcome="rejected", error_code="EDG-F002",
-                               error_message="XML submissions are not supported yet")
+        result = _xml_placeholder(payload, path)
     elif fmt != "edifact":
         result = ProcessResult(format="unknown", outcome="rejected", error_code="EDG-F001",
                                error_message="the payload is neither EDIFACT (UNA/UNB) nor XML")
@@ -216,6 +215,22 @@ def process_submission(payload: bytes | None, path: str | None, *, rule_set: str
     if context is not None and _signer is not None:
         result.receipt = _signer.sign(_receipt(context, result, accepted))
     return result
+
+
+def _xml_placeholder(payload: bytes | None, path: str | None) -> ProcessResult:
+    """XML is not mapped yet (issue 5), but a hostile document is already answered with its
+    own code and position, and a harmless one with EDG-F002."""
+    from ..xmlsafe import XmlRejected, parse_untrusted
+
+    data = payload if payload is not None else Path(path or "").read_bytes()
+    try:
+        parse_untrusted(data)
+    except XmlRejected as exc:
+        where = f" (line {exc.line}, column {exc.column})" if exc.line else ""
+        return ProcessResult(format="xml", outcome="rejected", error_code=exc.code,
+                             error_message=exc.text + where)
+    return ProcessResult(format="xml", outcome="rejected", error_code="EDG-F002",
+                         error_message="XML submissions are not supported yet")
 
 
 def _receipt(ctx: ReceiptContext, result: ProcessResult,
