@@ -78,17 +78,29 @@ def validate(data: bytes) -> tuple[int, bool]:
 
 
 def validate_and_map(data: bytes) -> int:
-    """Parse + validate + map every message to the canonical model, as the pipeline will."""
+    """Parse + validate + map every message to the canonical model, exactly as the pipeline's
+    workers do (``message_stream``: one message's segments alive at a time)."""
+    from edigate.pipeline.edifact import MessageOutcome, message_stream
+
+    return sum(1 for m in message_stream(chunks(data))
+               if isinstance(m, MessageOutcome) and m.doc is not None)  # fmt: skip
+
+
+def map_only(data: bytes, interpret: bool, limit: int = 400) -> tuple[float, int]:
+    """Mapping alone (tree + rules + model conversion) over the first ``limit`` messages,
+    compiled or with the reference interpreter: seconds, messages."""
     from edigate.mappings.engine import map_message, mapping_for
 
-    mapped = 0
+    kept = []
     for r in EdifactValidator(keep_segments=True).validate(chunks(data)):
-        if isinstance(r, MessageReport) and r.valid and r.spec is not None and r.segments:
-            mapping = mapping_for(r.type, r.directory)
-            if mapping is not None:
-                map_message(r.segments, r.spec, mapping)
-                mapped += 1
-    return mapped
+        if isinstance(r, MessageReport) and r.spec is not None and r.segments:
+            kept.append((r.segments, r.spec, mapping_for(r.type, r.directory)))
+            if len(kept) == limit:
+                break
+    start = time.perf_counter()
+    for segments, spec, mapping in kept:
+        map_message(segments, spec, mapping, interpret=interpret)
+    return time.perf_counter() - start, len(kept)
 
 
 def _peak_rss_mb() -> float:
@@ -164,6 +176,9 @@ def main() -> None:
     t_map, mapped = best_of(lambda: validate_and_map(data), args.repeat)
     print(f"tokenize + validate + map        {mb / t_map:8.2f} MB/s  {mapped / t_map:10.0f} msg/s"
           f"  ({mapped} canonical documents)")  # fmt: skip
+    for label, interpret in (("compiled", False), ("interpreter", True)):
+        t_only, n = min(map_only(data, interpret) for _ in range(args.repeat))
+        print(f"map alone ({label:11})                        {n / t_only:10.0f} msg/s")
 
     if args.rss_megabytes:
         with tempfile.NamedTemporaryFile("w", suffix=".edi", delete=False,

@@ -49,6 +49,7 @@ from edigate.edifact.directory import (
 )
 from edigate.edifact.tokenizer import Segment
 
+from .compiled import compile_mapping, forget, occurrences
 from .expressions import (
     Condition,
     Expression,
@@ -96,6 +97,8 @@ class Mapping:
     document_type: str
     root: Block
     derived: list[Derived] = field(default_factory=list)
+    #: the root block compiled to Python (``compiled.compile_mapping``), made on first use
+    compiled: Any = None
 
 
 # -- canonical targets ------------------------------------------------------------------------
@@ -352,16 +355,7 @@ def _group_ok(step: Step, inst: GroupInstance) -> bool:
 
 def _occurrences(seg: Segment, index: int | None) -> list[Segment]:
     """``seg`` once per occurrence of its data element ``index`` (syntax 4 repetitions)."""
-    if index is None or not seg.repeats or index not in seg.repeats:
-        return [seg]
-    out = []
-    for occurrence in seg.repeats[index]:
-        elements = list(seg.elements)
-        elements[index] = occurrence
-        out.append(Segment(seg.tag, elements, seg.raw, seg.offset, seg.line, seg.number,
-                           interchange=seg.interchange, group=seg.group, message=seg.message,
-                           position=seg.position))  # fmt: skip
-    return out
+    return [seg] if index is None else occurrences(seg, index)
 
 
 def _find(expr: Expression, scope: GroupInstance, here: Segment | None,
@@ -395,8 +389,7 @@ class _Context:
 
     def forget(self, prefix: str) -> None:
         """Drop the positions recorded under ``prefix`` (an item that was left out)."""
-        for key in [k for k in self.positions if k.startswith(prefix)]:
-            del self.positions[key]
+        forget(self.positions, prefix)
 
 
 def _evaluate(expr: Expression, scope: GroupInstance, here: Segment | None, path: str,
@@ -543,11 +536,20 @@ def _derive(mapping: Mapping, data: dict[str, Any], ctx: _Context) -> None:
 
 
 def map_message(segments: list[Segment], spec: MessageSpec, mapping: Mapping,
-                provenance: dict[str, Any] | None = None) -> CanonicalDocument:  # fmt: skip
-    """Map one message (its UNH..UNT segments) to a canonical document."""
+                provenance: dict[str, Any] | None = None, *,
+                interpret: bool = False) -> CanonicalDocument:  # fmt: skip
+    """Map one message (its UNH..UNT segments) to a canonical document.
+
+    The mapping runs compiled to Python (:mod:`edigate.mappings.compiled`); ``interpret``
+    runs the reference interpreter below instead (same result, several times slower)."""
     tree = build_tree(spec, segments)
     ctx = _Context(tree)
-    data = _apply(mapping.root, tree, None, "", ctx)
+    if interpret:
+        data = _apply(mapping.root, tree, None, "", ctx)
+    else:
+        if mapping.compiled is None:
+            mapping.compiled = compile_mapping(mapping.root, f"{mapping.name} {spec.directory}")
+        data = mapping.compiled(tree, None, "", ctx.positions, tree)
     _derive(mapping, data, ctx)
     header = data.setdefault("header", {})
     header["type"] = mapping.document_type

@@ -12,6 +12,7 @@ timezone-aware ``datetime``; codes keep their code list in the field name or doc
 
 from __future__ import annotations
 
+import inspect
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Literal
@@ -265,6 +266,11 @@ def from_json(data: bytes | str) -> CanonicalDocument:
 def json_schema() -> dict[str, object]:
     """JSON Schema of the canonical document (committed as docs/canonical-schema.json)."""
     schema = msgspec.json.schema(CanonicalDocument)
+    # descriptions come from docstrings; msgspec releases differ in how they dedent them, so
+    # normalise here and keep the committed schema the same whatever version is installed
+    for definition in schema.get("$defs", {}).values():
+        if isinstance(definition.get("description"), str):
+            definition["description"] = inspect.cleandoc(definition["description"])
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = f"edigate canonical cargo document v{SCHEMA_VERSION}"
     return schema
