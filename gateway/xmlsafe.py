@@ -62,7 +62,8 @@ def _parser() -> etree.XMLParser:
     )  # fmt: skip
 
 
-def _error(exc: etree.XMLSyntaxError) -> XmlRejected:
+def syntax_error(exc: etree.XMLSyntaxError) -> XmlRejected:
+    """The policy's code for a parser error, with libxml2's position."""
     # libxml2's own error is more precise than the exception's summary (iterparse
     # reports an undefined entity as "no element found" at 0:0)
     last = exc.error_log.last_error if exc.error_log else None
@@ -81,6 +82,22 @@ def _error(exc: etree.XMLSyntaxError) -> XmlRejected:
     if "depth" in low:
         return XmlRejected("EDG-X003", f"{CODES['EDG-X003']}: {message}", line, column)
     return XmlRejected("EDG-X002", f"{CODES['EDG-X002']}: {message}", line, column)
+
+
+#: how far into a document a DOCTYPE is looked for when libxml2 stops before reporting the root
+HEAD_BYTES = 4096
+
+
+def doctype_line(head: bytes) -> int:
+    """Line of a DOCTYPE declaration in the first bytes of a document (UTF-8 or UTF-16), 0 if
+    none. libxml2 (2.14 and later) may give up inside the internal subset, on its entity
+    amplification limit, before the root element is reported: such a document is refused for
+    its DOCTYPE, as the policy says, not as merely malformed."""
+    for codec in ("utf-8", "utf-16-le", "utf-16-be"):
+        at = head.find("<!DOCTYPE".encode(codec))
+        if at >= 0:
+            return head[:at].count("\n".encode(codec)) + 1
+    return 0
 
 
 def parse_untrusted(data: bytes, limits: XmlLimits | None = None) -> etree._ElementTree:
@@ -115,7 +132,11 @@ def parse_untrusted(data: bytes, limits: XmlLimits | None = None) -> etree._Elem
             else:
                 depth -= 1
     except etree.XMLSyntaxError as exc:
-        raise _error(exc) from None
+        rejected = syntax_error(exc)
+        line = doctype_line(data[:HEAD_BYTES]) if rejected.code != "EDG-X001" else 0
+        if line:
+            raise XmlRejected("EDG-X001", CODES["EDG-X001"], line) from None
+        raise rejected from None
     except LookupError as exc:  # an encoding Python/libxml2 does not know
         raise XmlRejected("EDG-X006", f"{CODES['EDG-X006']}: {exc}") from None
     if root is None:
