@@ -24,11 +24,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .canonical.model import to_json
+from . import cli_xml
+from .canonical.model import CanonicalDocument, to_json
 from .edifact.contrl import build_contrl
 from .edifact.directory import DirectoryError, Profile, load_profile
 from .edifact.validator import InterchangeReport
 from .pipeline.edifact import MessageOutcome, check_rules, file_chunks, interchange_outcomes
+from .pipeline.process import SNIFF_BYTES, detect_format
 from .rules import (
     RuleFinding,
     RuleSet,
@@ -45,6 +47,11 @@ def _chunks(fh: BinaryIO) -> Iterator[bytes]:
         if not chunk:
             return
         yield chunk
+
+
+def _is_xml(path: str) -> bool:
+    with Path(path).open("rb") as fh:
+        return detect_format(fh.read(SNIFF_BYTES)) == "xml"
 
 
 def interchanges(path: str, profiles: Sequence[Profile] = (),
@@ -178,7 +185,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     io_error = False
     now = datetime.now(UTC)
     by_sender: dict[str | None, RuleSet] = {}
+    try:
+        certificates = cli_xml.certificates_from(args.certificate)
+    except (OSError, ValueError) as exc:
+        print(f"edigate: cannot read certificate: {exc}", file=sys.stderr)
+        return 2
     for path in args.files:
+        try:
+            xml = _is_xml(path)
+        except OSError as exc:
+            print(f"edigate: {path}: {exc.strerror or exc}", file=sys.stderr)
+            io_error = True
+            continue
+        if xml:
+            try:
+                head, xml_outcomes, refused = cli_xml.read(path, certificates, not args.no_rules,
+                                                           rule_set, now)  # fmt: skip
+            except RuleSetError as exc:
+                print(f"edigate: cannot read rule set: {exc}", file=sys.stderr)
+                return 2
+            xresult = cli_xml.validate_result(path, head, xml_outcomes, refused)
+            any_invalid |= not xresult["valid"]
+            if args.ack:
+                xresult["ack"] = [cli_xml.acknowledgement(path, xresult, xml_outcomes)]
+            if args.json:
+                print(json.dumps(xresult, ensure_ascii=False, default=str))
+            else:
+                cli_xml.print_text(xresult)
+                for ack in xresult.get("ack", []):
+                    print(ack)
+            continue
         reports: list[InterchangeReport] = []
         outcomes: list[MessageOutcome] = []
         try:
@@ -221,12 +257,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 # -- map ----------------------------------------------------------------------------------------
 
 
-def _summary(m: MessageOutcome) -> list[str]:
+def _summary(doc: CanonicalDocument, where: str) -> list[str]:
     """A few readable lines about a mapped document."""
-    doc = m.doc
-    assert doc is not None
     h = doc.header
-    lines = [f"  {m.where()} -> {h.type} {h.identifier or '(no identifier)'}"
+    lines = [f"  {where} -> {h.type} {h.identifier or '(no identifier)'}"
              + (f", issued {h.issue_time.isoformat()}" if h.issue_time else "")]  # fmt: skip
     btm = doc.border_transport_means
     if btm is not None:
@@ -269,12 +303,27 @@ def cmd_map(args: argparse.Namespace) -> int:
         return 2
     any_unmapped = False
     io_error = False
+    try:
+        certificates = cli_xml.certificates_from(args.certificate)
+    except (OSError, ValueError) as exc:
+        print(f"edigate: cannot read certificate: {exc}", file=sys.stderr)
+        return 2
     for path in args.files:
         summary: list[str] = []
         problems: list[str] = []
         count = mapped = 0
         try:
-            for ic, batch in interchanges(path, profiles):
+            if _is_xml(path):
+                _, outcomes, refused = cli_xml.read(path, certificates, True, None,
+                                                    datetime.now(UTC))  # fmt: skip
+                docs, problems = cli_xml.mapped(outcomes, refused)
+                count, mapped = len(outcomes), len(docs)
+                for where, doc in docs:
+                    if args.json:
+                        sys.stdout.write(to_json(doc).decode("utf-8") + "\n")
+                    else:
+                        summary.extend(_summary(doc, where))
+            for ic, batch in [] if _is_xml(path) else interchanges(path, profiles):
                 count += len(batch)
                 if not batch:  # e.g. an empty file, or no UNH: the interchange's errors
                     first = ic.all_findings()[:1]
@@ -288,7 +337,7 @@ def cmd_map(args: argparse.Namespace) -> int:
                     if args.json:
                         sys.stdout.write(to_json(m.doc).decode("utf-8") + "\n")
                     else:
-                        summary.extend(_summary(m))
+                        summary.extend(_summary(m.doc, m.where()))
                     m.doc = None
         except OSError as exc:
             print(f"edigate: {path}: {exc.strerror or exc}", file=sys.stderr)
@@ -377,9 +426,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edigate", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     v = sub.add_parser(
-        "validate", help="validate EDIFACT files: syntax, then business rules",
-        description="Validate EDIFACT files against the UN/EDIFACT directories, then check the "
-                    "business rules of every message that passes and has a mapping. Exit status: "
+        "validate", help="validate EDIFACT or XML files: syntax, then business rules",
+        description="Validate EDIFACT files against the UN/EDIFACT directories, XML files against "
+                    "the published schemas (xsd/), then check the business rules of every "
+                    "message or document that passes and has a mapping. Exit status: "
                     "0 valid, 1 a syntax error or an error-severity rule finding (warnings do not "
                     "count), 2 usage or I/O error.",
     )  # fmt: skip
@@ -396,6 +446,11 @@ def build_parser() -> argparse.ArgumentParser:
              "default: the profile listing the interchange sender, else 'default'",
     )  # fmt: skip
     v.add_argument("--no-rules", action="store_true", help="syntax checks only")
+    v.add_argument(
+        "--certificate", action="append", default=[], metavar="PEM",
+        help="XML: a signing certificate signed files are verified against (repeatable); "
+             "without one, a signed file is refused (EDG-X204)",
+    )  # fmt: skip
     v.set_defaults(func=cmd_validate)
     m = sub.add_parser(
         "map", help="print the canonical document of each message",
@@ -412,6 +467,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", action="append", default=[], metavar="TOML",
         help="implementation-guide profile narrowing a message (repeatable)",
     )  # fmt: skip
+    m.add_argument("--certificate", action="append", default=[], metavar="PEM",
+                   help="XML: a signing certificate signed files are verified against")
     m.set_defaults(func=cmd_map)
     sv = sub.add_parser(
         "serve", help="run the gateway",

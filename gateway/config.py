@@ -124,6 +124,13 @@ class Partner(_Strict):
     channels: list[str] = msgspec.field(default_factory=lambda: ["https", "sftp", "as2"])
     response_format: Literal["edifact", "xml", "json"] = "edifact"
     rule_set: str | None = None
+    #: XML signatures: "optional" (a signed document is verified, an unsigned one accepted) or
+    #: "required" (unsigned documents are refused, EDG-X201)
+    xml_signature: Literal["optional", "required"] = "optional"
+    #: PEM files of the partner's XML signing certificates (several during a rollover)
+    xml_signing_certificates: list[str] = []
+    #: sign the gateway's XML answers (acknowledgements, customs responses) to this partner
+    sign_xml_answers: bool = False
 
     def accepts_key(self, key: str) -> bool:
         digest = hashlib.sha256(key.encode("utf-8")).hexdigest()
@@ -211,6 +218,13 @@ def _check(cfg: Config) -> None:
         for d in p.api_key_sha256:
             if len(d) != 64 or any(c not in "0123456789abcdefABCDEF" for c in d):
                 raise ConfigError(f"partners {p.id}: api_key_sha256 must be 64 hex digits")
+        if p.xml_signature == "required" and not p.xml_signing_certificates:
+            raise ConfigError(f"partners {p.id}: xml_signature = \"required\" needs "
+                              "xml_signing_certificates")
+        for cert in p.xml_signing_certificates:
+            if not cfg.path(cert).is_file():
+                raise ConfigError(f"partners {p.id}: xml_signing_certificates: {cert} is not "
+                                  "a file")
     declared = {e.name for e in cfg.amqp.exchanges}
     for r in cfg.routes:
         if r.exchange not in declared:

@@ -450,6 +450,8 @@ class ReceiptSigner:
             pem += b"".join(c.public_bytes(serialization.Encoding.PEM) for c in cas
                             if c not in chain)  # fmt: skip
         self.alg: str = alg
+        #: also signs the gateway's XML answers (edigate.xmlrender)
+        self.private_key = key
         self.certificate: x509.Certificate = cert
         self.chain_pem: str = pem.decode("ascii")
         self._not_before = cert.not_valid_before_utc

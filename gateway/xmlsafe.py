@@ -100,6 +100,16 @@ def doctype_line(head: bytes) -> int:
     return 0
 
 
+def parse_failure(exc: etree.XMLSyntaxError | LookupError, head: bytes) -> XmlRejected:
+    """The refusal for a parser failure; ``head``: the document's first bytes (a DOCTYPE there
+    is the reason, whatever libxml2 stopped on). LookupError: an encoding nobody knows."""
+    if isinstance(exc, LookupError):
+        return XmlRejected("EDG-X006", f"{CODES['EDG-X006']}: {exc}")
+    rejected = syntax_error(exc)
+    line = doctype_line(head) if rejected.code != "EDG-X001" else 0
+    return XmlRejected("EDG-X001", CODES["EDG-X001"], line) if line else rejected
+
+
 def parse_untrusted(data: bytes, limits: XmlLimits | None = None) -> etree._ElementTree:
     """Parse ``data`` under the policy above; raises ``XmlRejected``."""
     limits = limits or XmlLimits()
@@ -121,7 +131,8 @@ def parse_untrusted(data: bytes, limits: XmlLimits | None = None) -> etree._Elem
                     # before reading the rest of the document
                     if element.getroottree().docinfo.doctype:
                         raise XmlRejected("EDG-X001", CODES["EDG-X001"],
-                                          element.sourceline or 0)  # fmt: skip
+                                          doctype_line(data[:HEAD_BYTES])
+                                          or element.sourceline or 0)  # fmt: skip
                 depth += 1
                 if depth > limits.max_depth:
                     raise XmlRejected("EDG-X003", f"{CODES['EDG-X003']}: more than "
@@ -131,14 +142,8 @@ def parse_untrusted(data: bytes, limits: XmlLimits | None = None) -> etree._Elem
                     raise XmlRejected("EDG-X004", CODES["EDG-X004"], element.sourceline or 0)
             else:
                 depth -= 1
-    except etree.XMLSyntaxError as exc:
-        rejected = syntax_error(exc)
-        line = doctype_line(data[:HEAD_BYTES]) if rejected.code != "EDG-X001" else 0
-        if line:
-            raise XmlRejected("EDG-X001", CODES["EDG-X001"], line) from None
-        raise rejected from None
-    except LookupError as exc:  # an encoding Python/libxml2 does not know
-        raise XmlRejected("EDG-X006", f"{CODES['EDG-X006']}: {exc}") from None
+    except (etree.XMLSyntaxError, LookupError) as exc:
+        raise parse_failure(exc, data[:HEAD_BYTES]) from None
     if root is None:
         raise XmlRejected("EDG-X002", f"{CODES['EDG-X002']}: no root element")
     tree = root.getroottree()

@@ -134,19 +134,20 @@ bindings = [{{ exchange = "t{s}.statistics", routing_key = "#" }}]
 
 [[routes]]
 name = "cargo-to-clearance"
-message_type = ["CUSCAR", "BAPLIE", "COARRI", "CODECO", "IFTMIN", "IFCSUM"]
+message_type = ["CUSCAR", "BAPLIE", "COARRI", "CODECO", "IFTMIN", "IFCSUM", "CargoReport",
+                "HouseConsignment", "AdvanceCargoInformation"]
 exchange = "t{s}.clearance"
 routing_key = "cargo.{{message_type}}.mode{{transport_mode}}"
 
 [[routes]]
 name = "declarations-to-clearance"
-message_type = ["CUSDEC"]
+message_type = ["CUSDEC", "Declaration"]
 exchange = "t{s}.clearance"
 routing_key = "declaration.{{message_type}}"
 
 [[routes]]
 name = "declarations-to-census"
-message_type = ["CUSDEC"]
+message_type = ["CUSDEC", "Declaration"]
 exchange = "t{s}.statistics"
 routing_key = "declaration.{{message_type}}.{{partner}}"
 
@@ -154,7 +155,9 @@ routing_key = "declaration.{{message_type}}.{{partner}}"
 id = "DEMO"
 name = "Demo carrier"
 api_key_sha256 = ["c48a01f49fd0f2cc404bc3cbbc80e91457a3d41bb429a695243de4c61794155c"]
-document_types = ["CUSCAR", "CUSDEC", "BAPLIE", "COARRI", "CODECO", "IFTMIN", "IFCSUM"]
+document_types = ["CUSCAR", "CUSDEC", "BAPLIE", "COARRI", "CODECO", "IFTMIN", "IFCSUM",
+                  "CargoReport", "HouseConsignmentBatch", "AdvanceCargoInformation",
+                  "Declaration"]
 
 [[partners]]
 id = "DECLARANT"

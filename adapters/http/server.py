@@ -53,8 +53,20 @@ ERRORS: dict[str, tuple[int, str]] = {
     "EDG-H005": (405, "method not allowed"),
     "EDG-H006": (404, "no response to this submission yet"),
     "EDG-F001": (422, "the payload is neither EDIFACT nor XML"),
-    "EDG-F002": (422, "XML submissions are not supported yet"),
     "EDG-F003": (422, "no message could be read from the interchange"),
+    # XML documents refused as a whole (edigate.xmlsafe, edigate.xmldsig, edigate.pipeline.xml)
+    "EDG-X001": (422, "DOCTYPE declarations are not allowed"),
+    "EDG-X002": (422, "not well-formed XML"),
+    "EDG-X003": (422, "the document is nested too deeply"),
+    "EDG-X004": (422, "XInclude is not allowed"),
+    "EDG-X005": (422, "the document is larger than allowed"),
+    "EDG-X006": (422, "unsupported encoding, or bytes that do not match it"),
+    "EDG-X104": (422, "the root element is not one of the published schemas"),
+    "EDG-X201": (422, "the partner's profile requires a signature: the document is unsigned"),
+    "EDG-X202": (422, "the XML signature does not verify"),
+    "EDG-X203": (422, "an XML signature algorithm that is not allowed"),
+    "EDG-X204": (422, "the signing certificate is not one of the partner's, or not valid"),
+    "EDG-X205": (422, "a malformed or not enveloped XML signature"),
     "EDG-S001": (503, "the gateway cannot store submissions right now; retry later"),
 }
 

@@ -77,6 +77,16 @@ class Pipeline:
         self.window = timedelta(hours=config.journal.duplicate_window_hours)
         self.inline_max = config.journal.inline_payload_max_bytes
 
+        #: partner id -> its XML signing certificates (PEM), read once
+        self._certificates: dict[str, bytes] = {}
+
+    def _xml_certificates(self, partner: Partner) -> bytes:
+        pem = self._certificates.get(partner.id)
+        if pem is None:
+            pem = self._certificates[partner.id] = b"".join(
+                self.config.path(c).read_bytes() for c in partner.xml_signing_certificates)
+        return pem
+
     # -- submissions ----------------------------------------------------------------------------
 
     @defer.inlineCallbacks
@@ -151,7 +161,10 @@ class Pipeline:
             submission_id=sid, partner_id=partner.id, channel=channel, received_at=received_at,
             payload_sha256=sha, payload_size=size, node_id=self.config.gateway.node_id,
             allowed_types=list(partner.document_types),
-            allowed_senders=list(partner.edifact_senders))
+            allowed_senders=list(partner.edifact_senders),
+            xml_certificates=self._xml_certificates(partner),
+            xml_signature_required=partner.xml_signature == "required",
+            sign_xml=partner.sign_xml_answers)
         # large submissions stream their documents to a spool file next to the payloads
         spool = str(self.spool_dir / f"{sid}.docs") if self.workers.is_large(size) else None
         if spool:

@@ -13,6 +13,7 @@ it is mapped, so memory holds one message, never the interchange; the result car
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import secrets
@@ -27,7 +28,16 @@ from ..canonical.model import SCHEMA_VERSION, to_json
 from ..edifact.contrl import build_contrl
 from ..receipts import Receipt, ReceiptDocument, ReceiptSigner
 from ..rules import RuleSet, RuleSetError, load_rule_set
+from ..xmlrender import (
+    ALL_DOCUMENTS_MAX,
+    AckDocument,
+    AckFinding,
+    XmlSigner,
+    render_acknowledgement,
+)
+from ..xmlsafe import XmlRejected
 from .edifact import InterchangeEnd, MessageOutcome, check_rules, file_chunks, message_stream
+from .xml import XmlHead, XmlOutcome, xml_stream
 
 #: bytes of the payload start that format detection looks at
 SNIFF_BYTES = 512
@@ -65,6 +75,11 @@ class ReceiptContext(msgspec.Struct, kw_only=True):
     node_id: str
     allowed_types: list[str] = []  # empty: any
     allowed_senders: list[str] = []  # empty: any
+    #: XML: the partner's signing certificates (PEM), whether unsigned documents are refused,
+    #: whether the acknowledgement is signed
+    xml_certificates: bytes = b""
+    xml_signature_required: bool = False
+    sign_xml: bool = False
 
 
 class Problem(msgspec.Struct, kw_only=True):
@@ -109,8 +124,9 @@ MAX_FINDINGS = 50
 MAX_PROBLEMS = 200
 
 
-#: receipts signer of this worker process (see init_signer)
+#: receipts signer of this worker process (see init_signer), and the same key for XML answers
 _signer: ReceiptSigner | None = None
+_xml_signer: XmlSigner | None = None
 _doc_encoder = msgspec.msgpack.Encoder()
 _doc_decoder = msgspec.msgpack.Decoder(DocumentResult)
 MAX_SUMMARIES = 100
@@ -120,8 +136,9 @@ ERR_DOCTYPE = "EDG-A004"
 
 
 def init_signer(key: str, certificate: str, ca: str | None) -> None:
-    global _signer
+    global _signer, _xml_signer
     _signer = ReceiptSigner(key, certificate, ca)
+    _xml_signer = XmlSigner(_signer.private_key, _signer.certificate)
 
 
 def write_document(fh: BinaryIO, doc: DocumentResult) -> None:
@@ -200,9 +217,7 @@ def process_submission(payload: bytes | None, path: str | None, *, rule_set: str
     now = now or datetime.now(UTC)
     fmt = detect_format(_head(payload, path))
     accepted: list[ReceiptDocument] = []  # digests of the accepted documents
-    if fmt == "xml":
-        result = _xml_placeholder(payload, path)
-    elif fmt != "edifact":
+    if fmt not in ("edifact", "xml"):
         result = ProcessResult(format="unknown", outcome="rejected", error_code="EDG-F001",
                                error_message="the payload is neither EDIFACT (UNA/UNB) nor XML")
     else:
@@ -210,27 +225,16 @@ def process_submission(payload: bytes | None, path: str | None, *, rule_set: str
             rules = _rule_set(rule_set)
         except (OSError, RuleSetError) as exc:  # a configuration error: fail loudly
             raise RuntimeError(f"rule set {rule_set!r} cannot be loaded: {exc}") from exc
-        result, accepted = _process_edifact(_chunks_of(payload, path), rules,
-                                            reject_rule_errors, now, context, spool)
+        if fmt == "xml":
+            source = payload if payload is not None else str(path)
+            result, accepted = _process_xml(source, rules, reject_rule_errors, now, context,
+                                            spool)  # fmt: skip
+        else:
+            result, accepted = _process_edifact(_chunks_of(payload, path), rules,
+                                                reject_rule_errors, now, context, spool)
     if context is not None and _signer is not None:
         result.receipt = _signer.sign(_receipt(context, result, accepted))
     return result
-
-
-def _xml_placeholder(payload: bytes | None, path: str | None) -> ProcessResult:
-    """XML is not mapped yet (issue 5), but a hostile document is already answered with its
-    own code and position, and a harmless one with EDG-F002."""
-    from ..xmlsafe import XmlRejected, parse_untrusted
-
-    data = payload if payload is not None else Path(path or "").read_bytes()
-    try:
-        parse_untrusted(data)
-    except XmlRejected as exc:
-        where = f" (line {exc.line}, column {exc.column})" if exc.line else ""
-        return ProcessResult(format="xml", outcome="rejected", error_code=exc.code,
-                             error_message=exc.text + where)
-    return ProcessResult(format="xml", outcome="rejected", error_code="EDG-F002",
-                         error_message="XML submissions are not supported yet")
 
 
 def _receipt(ctx: ReceiptContext, result: ProcessResult,
@@ -397,13 +401,8 @@ def _process_edifact(chunks: Iterable[bytes], rules: RuleSet, reject_rule_errors
         sink.close(spool)
     accepted = sink.receipt_docs
     if result.error_code in (ERR_SENDER, ERR_DOCTYPE):
-        accepted = []
         # a partner may not send any of it: nothing is accepted
-        result.document_count = 0
-        result.documents = []
-        result.summaries = []
-        if spool:
-            open(spool, "wb").close()
+        accepted = _withdraw_all(result, spool)
     if acks:
         result.acknowledgement = b"".join(acks)
         result.ack_content_type = "application/EDIFACT"
@@ -415,6 +414,146 @@ def _process_edifact(chunks: Iterable[bytes], rules: RuleSet, reject_rule_errors
         result.error_code = "EDG-F003"
         result.error_message = "no message could be read from the interchange"
     return result, accepted
+
+
+def _process_xml(source: bytes | str, rules: RuleSet, reject_rule_errors: bool, now: datetime,
+                 ctx: ReceiptContext | None, spool: str | None,
+                 ) -> tuple[ProcessResult, list[ReceiptDocument]]:  # fmt: skip
+    """An XML submission (``edigate.pipeline.xml``): documents as for EDIFACT, and an XML
+    ``Acknowledgement`` (signed when the partner's profile asks) in place of CONTRL."""
+    result = ProcessResult(format="xml", outcome="rejected", documents_file=spool)
+    sink = _Sink(result, spool)
+    ack_docs: list[AckDocument] = []
+    ack_findings: list[AckFinding] = []
+    certificates = _partner_certificates(ctx.xml_certificates) if ctx else []
+    head: XmlHead | None = None
+    flagged = 0
+    try:
+        for item in xml_stream(source, certificates=certificates,
+                               signature_required=ctx.xml_signature_required if ctx else False,
+                               provenance={"sender": ctx.partner_id} if ctx else None):
+            if isinstance(item, XmlHead):
+                head = item
+                result.message_types.append(item.name)
+                refused = _refusal(ctx, None, item.name)
+                if refused is not None:
+                    result.error_code, result.error_message = refused
+                    ack_findings.append(AckFinding(refused[0], refused[1]))
+                    break
+                continue
+            assert head is not None
+            result.messages += 1
+            if item.doc is not None:
+                check_rules([item], rules, now, {})  # type: ignore[list-item]
+            doc = _xml_document(item, head, result.document_count + 1, reject_rule_errors)
+            ack = AckDocument(item.index, "accepted" if doc else "rejected",
+                              item.doc.header.identifier if item.doc else None, item.name,
+                              _ack_findings(item))  # fmt: skip
+            # every document of a small submission; of a large one, those with findings
+            if len(ack_docs) <= ALL_DOCUMENTS_MAX or (
+                    (ack.findings or doc is None) and flagged < ALL_DOCUMENTS_MAX):
+                ack_docs.append(ack)
+                flagged += bool(ack.findings or doc is None)
+            if doc is None:
+                _xml_problem(result, item)
+                continue
+            if ctx is not None and _signer is not None:
+                doc.receipt = _signer.sign(_receipt(ctx, ProcessResult(
+                    format="xml", outcome="accepted"), [_receipt_document(doc)]))
+            sink.add(doc, 0)
+    except XmlRejected as exc:
+        result.error_code = exc.code
+        result.error_message = exc.text + (f" (line {exc.line}, column {exc.column})"
+                                           if exc.line else "")  # fmt: skip
+        result.findings.append({"code": exc.code, "text": exc.text, "line": exc.line,
+                                "column": exc.column})  # fmt: skip
+        ack_findings.append(AckFinding(exc.code, exc.text, line=exc.line, column=exc.column))
+    finally:
+        sink.close(spool)
+    accepted = sink.receipt_docs
+    if result.error_code is not None:
+        # the whole document is refused (hostile, unsigned, not the partner's to send...)
+        accepted = _withdraw_all(result, spool)
+        ack_docs = []
+    if result.messages and result.document_count == result.messages:
+        result.outcome = "accepted"
+    elif result.document_count:
+        result.outcome = "partially_accepted"
+    for o in ack_docs:
+        for f in o.findings:
+            if len(result.findings) < MAX_FINDINGS and f.code.startswith("EDG-X"):
+                result.findings.append({"code": f.code, "text": f.text, "line": f.line,
+                                        "column": f.column, "xpath": f.xpath,
+                                        "document": o.sequence})  # fmt: skip
+    if ctx is not None:
+        result.acknowledgement = render_acknowledgement(
+            message_id=ctx.submission_id, received=ctx.received_at, issued=now,
+            sender=ctx.partner_id, payload_sha256=ctx.payload_sha256,
+            payload_size=ctx.payload_size, outcome=result.outcome, findings=ack_findings,
+            documents=ack_docs, signer=_xml_signer if ctx.sign_xml else None)
+        result.ack_content_type = "application/xml"
+    return result, accepted
+
+
+@functools.lru_cache(maxsize=64)
+def _partner_certificates(pem: bytes) -> list[Any]:
+    from ..xmldsig import load_certificates
+
+    return load_certificates(pem) if pem.strip() else []
+
+
+def _ack_findings(o: XmlOutcome) -> list[AckFinding]:
+    out = [AckFinding(f.code, f.text, f.severity, f.line, f.column, f.xpath)
+           for f in o.schema_findings]  # fmt: skip
+    for r in o.findings:
+        src = r.source
+        out.append(AckFinding(r.code, r.text, r.severity, (src.line or 0) if src else 0, 0,
+                              src.xpath if src else None, r.path))  # fmt: skip
+    if o.doc is None and not o.schema_findings and o.reason:
+        out.append(AckFinding("EDG-F004", o.reason))
+    return out
+
+
+def _xml_problem(result: ProcessResult, o: XmlOutcome) -> None:
+    if len(result.problems) >= MAX_PROBLEMS:
+        return
+    errors = [f for f in o.findings if f.severity == "error"]
+    reason = o.reason or (f"{len(errors)} business rule error(s); first: "
+                          f"[{errors[0].code}] {errors[0].text}" if errors else "")
+    result.problems.append(Problem(interchange=0, message=o.index, message_reference=None,
+                                   message_type=o.name, kind=o.problem or "rules",
+                                   reason=reason))  # fmt: skip
+
+
+def _xml_document(o: XmlOutcome, head: XmlHead, index: int,
+                  reject_rule_errors: bool) -> DocumentResult | None:  # fmt: skip
+    errors = [f for f in o.findings if f.severity == "error"]
+    if o.doc is None or (errors and reject_rule_errors):
+        if errors and o.problem is None:
+            o.problem = "rules"
+        return None
+    doc = o.doc
+    body = to_json(doc)
+    btm = doc.border_transport_means
+    return DocumentResult(
+        index=index, interchange=0, message_reference=None, message_type=o.name,
+        message_version=head.namespace, directory=head.schema, document_type=doc.header.type,
+        transport_mode=btm.mode if btm is not None else None, identifier=doc.header.identifier,
+        schema_version=SCHEMA_VERSION, canonical=body, sha256=hashlib.sha256(body).hexdigest(),
+        rule_errors=len(errors), rule_warnings=len(o.findings) - len(errors),
+        rule_findings=[{k: v for k, v in f.as_dict().items() if k != "source"}
+                       for f in o.findings[:20]],
+    )  # fmt: skip
+
+
+def _withdraw_all(result: ProcessResult, spool: str | None) -> list[ReceiptDocument]:
+    """Nothing of the submission is accepted: documents forgotten, the spool emptied."""
+    result.document_count = 0
+    result.documents = []
+    result.summaries = []
+    if spool:
+        open(spool, "wb").close()
+    return []
 
 
 def _problem(result: ProcessResult, m: MessageOutcome, errors: list[Any]) -> None:

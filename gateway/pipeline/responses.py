@@ -17,6 +17,8 @@ from ..canonical.model import CanonicalDocument, CustomsResponse
 from ..config import Config
 from ..journal.base import Event, ResponseRecord, SubmissionRecord
 from ..mappings.cusres import render_cusres
+from ..receipts import ReceiptSigner
+from ..xmlrender import XmlSigner, render_customs_response
 
 log = structlog.get_logger("edigate.responses")
 
@@ -49,8 +51,15 @@ def _parsed_detail(timeline: list[Event]) -> dict[str, Any]:
 
 
 def render_for(record: SubmissionRecord, timeline: list[Event], response: CustomsResponse,
-               response_format: str, now: datetime) -> tuple[bytes, str]:  # fmt: skip
-    """The response in the submitter's format: (bytes, content type)."""
+               response_format: str, now: datetime,
+               xml_signer: XmlSigner | None = None) -> tuple[bytes, str]:  # fmt: skip
+    """The response in the submitter's format: (bytes, content type). ``response_format``
+    "json" is JSON; "xml" is a ``CustomsResponse`` document (xsd/customs-response-1.xsd,
+    signed with ``xml_signer``); "edifact" answers in the submission's own syntax: CUSRES for
+    an EDIFACT interchange, the XML ``CustomsResponse`` for an XML document."""
+    if response_format == "xml" or (response_format == "edifact" and record.format == "xml"):
+        return render_customs_response(response, issued=now, response_id=secrets.token_hex(8),
+                                       signer=xml_signer), "application/xml"  # fmt: skip
     parsed = _parsed_detail(timeline)
     directories = parsed.get("directories") or []
     if response_format == "edifact" and record.format == "edifact" and directories:
@@ -71,6 +80,16 @@ class ResponseLinker:
     def __init__(self, config: Config, journal: Any) -> None:
         self.config = config
         self.journal = journal
+        self._signer: XmlSigner | None = None
+
+    def _xml_signer(self) -> XmlSigner:
+        """The gateway's signing key for XML responses, loaded on first use (and checked as
+        for receipts)."""
+        if self._signer is None:
+            s = self.config.signing
+            receipts = ReceiptSigner(self.config.path(s.key), self.config.path(s.certificate))
+            self._signer = XmlSigner(receipts.private_key, receipts.certificate)
+        return self._signer
 
     @defer.inlineCallbacks
     def on_response(self, body: bytes, properties: Any) -> Any:
@@ -94,8 +113,9 @@ class ResponseLinker:
         timeline = yield self.journal.timeline(record.id)
         partner = self.config.partner(record.partner)
         fmt = partner.response_format if partner is not None else "json"
+        signer = self._xml_signer() if partner is not None and partner.sign_xml_answers else None
         try:
-            rendered, ctype = render_for(record, timeline, response, fmt, now)
+            rendered, ctype = render_for(record, timeline, response, fmt, now, signer)
         except (KeyError, ValueError) as exc:  # a directory without CUSRES support: plain JSON
             log.warning("response.render_failed", submission_id=record.id, error=str(exc))
             rendered, ctype = msgspec.json.encode(response), "application/json"
