@@ -158,6 +158,13 @@ def test_large_batch_streams_from_a_file_into_the_spool(tmp_path: Path) -> None:
         docs = read_documents(fh, 5000)
     assert len(docs) == 3000
     assert [json.loads(d.canonical)["consignments"][0]["sequence"] for d in docs[:3]] == [1, 2, 3]
+    # positions name the record in the document as sent, although earlier records are gone
+    third = json.loads(docs[2].canonical)["provenance"]["fields"]
+    position = third["consignments[0].transport_document.identifier"]
+    assert position["xpath"] == ("/HouseConsignmentBatch/HouseConsignment[3]"
+                                 "/TransportContractDocument/ID")
+    lines = path.read_bytes().split(b"\n")
+    assert b"SKY-FRA-100231" in lines[position["line"] - 1]
     ack = ack_of(r)
     # more documents than an acknowledgement lists one by one: only those with findings
     assert len(list(ack.iter(CR + "DocumentOutcome"))) == 0
