@@ -56,7 +56,14 @@ from typing import IO, Any
 from lxml import etree
 
 from edigate.xmlsafe import CODES as SAFE_CODES
-from edigate.xmlsafe import HEAD_BYTES, XINCLUDE_NS, XmlLimits, XmlRejected, parse_failure
+from edigate.xmlsafe import (
+    HEAD_BYTES,
+    XINCLUDE_NS,
+    XmlLimits,
+    XmlRejected,
+    doctype_line,
+    parse_failure,
+)
 from edigate.xmlvalidate import (
     DEFAULT_MAX_FINDINGS,
     SourceLines,
@@ -259,8 +266,10 @@ def _records(events: Any, reader: _CountingReader, record_tag: str, limits: XmlL
                     # the DOCTYPE is known once the root starts: refuse it before anything else
                     if docinfo.doctype:
                         raise XmlRejected("EDG-X001", SAFE_CODES["EDG-X001"],
-                                          element.sourceline or 0)  # fmt: skip
+                                          doctype_line(reader.head)
+                                          or element.sourceline or 0)  # fmt: skip
                     encoding = docinfo.encoding
+                    _refuse_namespace_errors(events)
                 if depth > limits.max_depth:
                     raise XmlRejected("EDG-X003", f"{SAFE_CODES['EDG-X003']}: more than "
                                                   f"{limits.max_depth} levels",
@@ -277,6 +286,7 @@ def _records(events: Any, reader: _CountingReader, record_tag: str, limits: XmlL
             if record_depth != depth + 1 or element.tag != record_tag:
                 continue
             record_depth = 0
+            _refuse_namespace_errors(events)
             # the previous record goes now: its consumer is done with it
             if previous is not None:
                 _drop(previous, header)
@@ -296,6 +306,19 @@ def _records(events: Any, reader: _CountingReader, record_tag: str, limits: XmlL
         raise parse_failure(exc, reader.head) from None
     if root is None:
         raise XmlRejected("EDG-X002", f"{SAFE_CODES['EDG-X002']}: no root element")
+
+
+def _refuse_namespace_errors(events: Any) -> None:
+    """libxml2 reports an undeclared prefix (not namespace-well-formed) only when the document
+    ends, but builds the elements meanwhile, with names such as ``c:ID``: refuse the document as
+    soon as the parser, which reads ahead of the records, has met one."""
+    log = events.error_log
+    if not log:
+        return
+    for e in log:
+        if e.domain_name == "NAMESPACE" and e.level_name in ("ERROR", "FATAL"):
+            raise XmlRejected("EDG-X002", f"{SAFE_CODES['EDG-X002']}: {e.message.strip()}",
+                              e.line, e.column + 1 if e.line else 0)  # fmt: skip
 
 
 def _drop(element: etree._Element, header: list[etree._Element]) -> None:

@@ -272,3 +272,12 @@ def test_acknowledgement_signed_for_partners_who_ask(tmp_path: Path) -> None:
     verified = verify_enveloped(ack.getroottree(), gateway_cert, required=True)
     assert verified.signed and texts(verified.root, "OutcomeCode")[0] == "accepted"
     assert b"Signature" not in (plain.acknowledgement or b"")
+
+
+def test_undeclared_prefix_in_a_streamed_batch_is_refused() -> None:
+    # libxml2 only reports namespace errors at the end but builds "c:ID" elements meanwhile
+    data = example("house-consignment-batch.xml").replace(b"xmlns:c=", b"mlns:c=", 1)
+    r = process_submission(data, None, context=ctx(), now=NOW)
+    assert r.outcome == "rejected" and r.error_code == "EDG-X002" and r.document_count == 0
+    (finding,) = list(ack_of(r).iter(CR + "Finding"))
+    assert "not defined" in (finding.findtext(CR + "Text") or "")
