@@ -9,6 +9,8 @@ each paced to its share of the offered rate) and reports, per load:
 - end-to-end latency p50/p99 (POST sent → the document consumed from the queue);
 - CPU seconds of the gateway process tree per message.
 
+``--xml`` offers the published 9 kB XML sea cargo report (one document) instead.
+
 ``--large MB`` adds the head-of-line test: one interchange of that size is submitted while small
 submissions are offered; their acknowledgement p99 shows whether the reactor stalls.
 
@@ -47,6 +49,15 @@ def one_message(n: int, rnd: random.Random) -> bytes:
     ref = f"B{n:012d}"
     return (f"UNA:+.? 'UNB+UNOA:3+MSCU:ZZZ+HKCED:ZZZ+241123:0800+{ref}'\n" + message(1, rnd)
             + f"UNZ+1+{ref}'\n").encode("ascii")  # fmt: skip
+
+
+SEA_XML = (HERE.parent / "xsd" / "examples" / "cargo-report-sea.xml").read_bytes()
+
+
+def one_xml(n: int, rnd: random.Random) -> bytes:
+    """The published sea cargo report (9 kB, one document) with its own reference, so no two
+    submissions have the same digest."""
+    return SEA_XML.replace(b"OOLU-HKG-2024-0312-041E", f"BENCH-{n:012d}".encode(), 1)
 
 
 def ack_histogram(gw: Gateway) -> dict[float, float]:
@@ -121,7 +132,7 @@ class Consumer(threading.Thread):
 
 
 def run_load(gw: Gateway, rate: float | None, seconds: float, clients: int, start_n: int,
-             ) -> tuple[list[tuple[str, float, float]], int]:  # fmt: skip
+             xml: bool = False) -> tuple[list[tuple[str, float, float]], int]:  # fmt: skip
     """Offer ``rate`` submissions/s (None: as fast as possible) for ``seconds``; returns
     [(submission_id, sent, acked)] and the number of errors."""
     results: list[tuple[str, float, float]] = []
@@ -146,11 +157,12 @@ def run_load(gw: Gateway, rate: float | None, seconds: float, clients: int, star
             with lock:
                 counter[0] += 1
                 n = counter[0]
-            body = one_message(n, rnd)
+            body = one_xml(n, rnd) if xml else one_message(n, rnd)
+            ctype = "application/xml" if xml else "application/EDIFACT"
             sent = time.monotonic()
             try:
                 conn.request("POST", "/v1/submissions", body,
-                             {"X-API-Key": "demo-key", "Content-Type": "application/EDIFACT"})
+                             {"X-API-Key": "demo-key", "Content-Type": ctype})
                 r = conn.getresponse()
                 data = r.read()
                 acked = time.monotonic()
@@ -183,6 +195,8 @@ def main() -> None:
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--large", type=float, default=0.0, help="MB of a concurrent large interchange")
+    ap.add_argument("--xml", action="store_true",
+                    help="submit the 9 kB XML sea cargo report instead of the 3 KB CUSCAR")
     args = ap.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="edigate-bench-"))
@@ -205,7 +219,7 @@ def main() -> None:
     large_thread = None
     try:
         # warm-up: worker processes, TLS sessions, SQLite pages
-        run_load(gw, None, 2.0, 4, 10_000_000)
+        run_load(gw, None, 2.0, 4, 10_000_000, args.xml)
         time.sleep(1.0)
         for load in args.loads.split(","):
             rate = None if load.strip() == "max" else float(load)
@@ -231,7 +245,7 @@ def main() -> None:
             cpu0 = tree_cpu(gw.proc.pid)
             hist0 = ack_histogram(gw)
             t0 = time.monotonic()
-            results, errors = run_load(gw, rate, args.seconds, args.clients, n)
+            results, errors = run_load(gw, rate, args.seconds, args.clients, n, args.xml)
             elapsed = time.monotonic() - t0
             cpu = tree_cpu(gw.proc.pid) - cpu0
             hist = ack_histogram(gw)
