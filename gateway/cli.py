@@ -54,11 +54,12 @@ def _is_xml(path: str) -> bool:
         return detect_format(fh.read(SNIFF_BYTES)) == "xml"
 
 
-def interchanges(path: str, profiles: Sequence[Profile] = (),
-                 do_map: bool = True) -> Iterator[tuple[InterchangeReport, list[MessageOutcome]]]:
+def interchanges(path: str, profiles: Sequence[Profile] = (), do_map: bool = True,
+                 timezone: str | None = None,
+                 ) -> Iterator[tuple[InterchangeReport, list[MessageOutcome]]]:  # fmt: skip
     """Validate a file, map what passes: see ``interchange_outcomes``."""
     with Path(path).open("rb") as fh:
-        yield from interchange_outcomes(file_chunks(fh), profiles, do_map)
+        yield from interchange_outcomes(file_chunks(fh), profiles, do_map, timezone)
 
 
 # -- validate -----------------------------------------------------------------------------------
@@ -218,7 +219,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         reports: list[InterchangeReport] = []
         outcomes: list[MessageOutcome] = []
         try:
-            for ic, batch in interchanges(path, profiles, do_map=not args.no_rules):
+            for ic, batch in interchanges(path, profiles, do_map=not args.no_rules,
+                                          timezone=args.timezone):  # fmt: skip
                 check_rules(batch, rule_set, now, by_sender)
                 for m in batch:
                     m.doc = None  # checked: the findings are all that is needed
@@ -323,7 +325,8 @@ def cmd_map(args: argparse.Namespace) -> int:
                         sys.stdout.write(to_json(doc).decode("utf-8") + "\n")
                     else:
                         summary.extend(_summary(doc, where))
-            for ic, batch in [] if _is_xml(path) else interchanges(path, profiles):
+            for ic, batch in [] if _is_xml(path) else interchanges(path, profiles,
+                                                                   timezone=args.timezone):
                 count += len(batch)
                 if not batch:  # e.g. an empty file, or no UNH: the interchange's errors
                     first = ic.all_findings()[:1]
@@ -422,6 +425,16 @@ def cmd_partners(args: argparse.Namespace) -> int:
 # -- parser -------------------------------------------------------------------------------------
 
 
+def _zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(value)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise argparse.ArgumentTypeError(f"{value!r} is not an IANA time zone") from None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="edigate", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -446,6 +459,9 @@ def build_parser() -> argparse.ArgumentParser:
              "default: the profile listing the interchange sender, else 'default'",
     )  # fmt: skip
     v.add_argument("--no-rules", action="store_true", help="syntax checks only")
+    v.add_argument("--timezone", metavar="ZONE", type=_zone,
+                   help="EDIFACT: IANA zone of times written without one (default: the "
+                        "mapping's, Asia/Hong_Kong)")
     v.add_argument(
         "--certificate", action="append", default=[], metavar="PEM",
         help="XML: a signing certificate signed files are verified against (repeatable); "
@@ -467,6 +483,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", action="append", default=[], metavar="TOML",
         help="implementation-guide profile narrowing a message (repeatable)",
     )  # fmt: skip
+    m.add_argument("--timezone", metavar="ZONE", type=_zone,
+                   help="EDIFACT: IANA zone of times written without one")
     m.add_argument("--certificate", action="append", default=[], metavar="PEM",
                    help="XML: a signing certificate signed files are verified against")
     m.set_defaults(func=cmd_map)

@@ -288,14 +288,15 @@ class _Compiler:
         return block
 
 
-def load_mapping(path: Path, directory: str) -> Mapping:
-    """Compile a mapping file for one of its directories; MappingError names what is wrong."""
+def load_mapping(path: Path, directory: str, timezone: str | None = None) -> Mapping:
+    """Compile a mapping file for one of its directories; MappingError names what is wrong.
+    ``timezone``: the IANA zone of times without one (a partner's), instead of the file's."""
     with path.open("rb") as fh:
         raw = tomllib.load(fh)
     meta = raw["mapping"]
     spec = message_spec(directory, meta["message"])
     maps = raw.get("maps", {})
-    tz = ZoneInfo(meta.get("timezone", "UTC"))
+    tz = ZoneInfo(timezone or meta.get("timezone", "UTC"))
     compiler = _Compiler(spec, service_segments("syntax3"), maps, tz)
     document = mi.type_info(CanonicalDocument)
     try:
@@ -325,12 +326,18 @@ def mapping_files() -> dict[Path, dict[str, Any]]:
     return out
 
 
+def mapping_for(message: str, directory: str, timezone: str | None = None) -> Mapping | None:
+    """The mapping file for a message type in a directory version, compiled; None if none.
+    ``timezone``: read times without a zone in this IANA zone instead of the file's own (a
+    partner sending local times of another port)."""
+    return _mapping_for(message, directory, timezone)  # one cache key however it is called
+
+
 @lru_cache(maxsize=128)
-def mapping_for(message: str, directory: str) -> Mapping | None:
-    """The mapping file for a message type in a directory version, compiled; None if none."""
+def _mapping_for(message: str, directory: str, timezone: str | None) -> Mapping | None:
     for path, meta in mapping_files().items():
         if meta["message"] == message and directory in meta["directories"]:
-            return load_mapping(path, directory)
+            return load_mapping(path, directory, timezone)
     return None
 
 

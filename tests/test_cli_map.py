@@ -52,8 +52,8 @@ def no_d13b_mapping(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make sure CUSCAR D.13B has no mapping, whatever mappings/ holds by then."""
     real = stage.mapping_for
 
-    def mapping_for(message: str, directory: str) -> Any:
-        return None if directory == "D13B" else real(message, directory)
+    def mapping_for(message: str, directory: str, timezone: str | None = None) -> Any:
+        return None if directory == "D13B" else real(message, directory, timezone)
 
     monkeypatch.setattr(stage, "mapping_for", mapping_for)
 

@@ -34,6 +34,9 @@ def test_file_merges_over_default_and_resolves_paths(tmp_path: Path) -> None:
     ("[[partners]]\nid='A'\napi_key_sha256=['xyz']\n", "64 hex"),
     ("[[partners]]\nid='A'\n[[partners]]\nid='A'\n", "duplicate"),
     ("[pipeline]\nworkers = 0\n", "at least 1"),
+    ("[[partners]]\nid='A'\ntimezone='Mars/Base'\n", "not an IANA time zone"),
+    ("[[partners]]\nid='A'\nxml_signature='required'\n", "needs xml_signing_certificates"),
+    ("[[partners]]\nid='A'\nxml_signing_certificates=['absent.pem']\n", "absent.pem"),
     ("not toml [", "gw.toml"),
 ])
 def test_mistakes_are_named(tmp_path: Path, text: str, fragment: str) -> None:

@@ -63,10 +63,12 @@ def position_text(f: Finding) -> str:
     return ", ".join(where)
 
 
-def map_report(r: MessageReport) -> tuple[CanonicalDocument | None, str | None, str]:
-    """Map a message that passed its own syntax checks: (document, problem, reason)."""
+def map_report(r: MessageReport, timezone: str | None = None,
+               ) -> tuple[CanonicalDocument | None, str | None, str]:  # fmt: skip
+    """Map a message that passed its own syntax checks: (document, problem, reason).
+    ``timezone``: the sender's zone for times without one (else the mapping's)."""
     try:
-        mapping = mapping_for(r.type, r.directory)
+        mapping = mapping_for(r.type, r.directory, timezone)
     except (ValueError, DirectoryError, OSError) as exc:
         return None, "mapping_failed", f"its mapping cannot be loaded: {exc}"
     if mapping is None:
@@ -80,14 +82,14 @@ def map_report(r: MessageReport) -> tuple[CanonicalDocument | None, str | None, 
 
 
 def interchange_outcomes(chunks: Iterable[bytes], profiles: Sequence[Profile] = (),
-                         do_map: bool = True,
+                         do_map: bool = True, timezone: str | None = None,
                          ) -> Iterator[tuple[InterchangeReport, list[MessageOutcome]]]:
     """Validate a chunk stream; map each message that passes (``do_map``); yield each
     interchange with its messages' outcomes, the documents of a failed interchange or group
     withdrawn. Memory: one message's segments, one interchange's documents (``message_stream``
     is the streaming form)."""
     pending: list[MessageOutcome] = []
-    for item in message_stream(chunks, profiles, do_map):
+    for item in message_stream(chunks, profiles, do_map, timezone):
         if isinstance(item, MessageOutcome):
             pending.append(item)
             continue
@@ -113,7 +115,8 @@ class InterchangeEnd:
 
 
 def message_stream(chunks: Iterable[bytes], profiles: Sequence[Profile] = (),
-                   do_map: bool = True) -> Iterator[MessageOutcome | InterchangeEnd]:  # fmt: skip
+                   do_map: bool = True, timezone: str | None = None,
+                   ) -> Iterator[MessageOutcome | InterchangeEnd]:  # fmt: skip
     """Like ``interchange_outcomes`` but yields each message as soon as it is mapped (memory:
     one message), then an ``InterchangeEnd``; a consumer voids the messages of an interchange
     or group that turns out to be in error. The provenance is complete when a message is
@@ -132,7 +135,7 @@ def message_stream(chunks: Iterable[bytes], profiles: Sequence[Profile] = (),
                 m.reason = (f"{len(r.findings)} syntax error(s); first: [{first.code}] "
                             f"{pos + ': ' if pos else ''}{first.text}")  # fmt: skip
             elif do_map:
-                m.doc, m.problem, m.reason = map_report(r)
+                m.doc, m.problem, m.reason = map_report(r, timezone)
             header = ic.header if ic is not None else None
             if m.doc is not None and m.doc.provenance is not None and header is not None:
                 prov = m.doc.provenance

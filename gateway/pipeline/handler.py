@@ -164,7 +164,7 @@ class Pipeline:
             allowed_senders=list(partner.edifact_senders),
             xml_certificates=self._xml_certificates(partner),
             xml_signature_required=partner.xml_signature == "required",
-            sign_xml=partner.sign_xml_answers)
+            sign_xml=partner.sign_xml_answers, timezone=partner.timezone)
         # large submissions stream their documents to a spool file next to the payloads
         spool = str(self.spool_dir / f"{sid}.docs") if self.workers.is_large(size) else None
         if spool:

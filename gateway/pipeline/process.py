@@ -80,6 +80,8 @@ class ReceiptContext(msgspec.Struct, kw_only=True):
     xml_certificates: bytes = b""
     xml_signature_required: bool = False
     sign_xml: bool = False
+    #: IANA zone of the partner's EDIFACT times without a zone (None: each mapping's own)
+    timezone: str | None = None
 
 
 class Problem(msgspec.Struct, kw_only=True):
@@ -342,7 +344,7 @@ def _process_edifact(chunks: Iterable[bytes], rules: RuleSet, reject_rule_errors
     pending: list[MessageOutcome] = []  # this interchange's messages without a document
     next_index = 1
     try:
-        for item in message_stream(chunks):
+        for item in message_stream(chunks, timezone=ctx.timezone if ctx else None):
             if isinstance(item, InterchangeEnd):
                 ic = item.report
                 result.interchanges += 1
