@@ -38,6 +38,7 @@ from edigate.canonical.model import (
     BorderTransportMeans,
     CanonicalDocument,
     Consignment,
+    DangerousGoods,
     Declaration,
     DocumentHeader,
     GoodsItem,
@@ -470,6 +471,43 @@ def test_r017_net_mass_above_gross_mass() -> None:
     found = run(doc)
     assert codes(found) == [("R017", "consignments[0].items[0].net_mass")]
     assert "6500 kg exceeds the gross mass 6480.5 kg" in found[0].text
+
+
+def test_r018_un_numbers() -> None:
+    doc = cargo_report()
+    item = doc.consignments[0].items[0]
+    item.dangerous_goods = [DangerousGoods(un_number="1263"), DangerousGoods(un_number="UN1263"),
+                            DangerousGoods(un_number="0000"), DangerousGoods(un_number="126")]
+    found = run(doc)
+    assert codes(found) == [("R018", f"consignments[0].items[0].dangerous_goods[{i}].un_number")
+                            for i in (1, 2, 3)]  # fmt: skip
+    assert found[0].value == "UN1263"
+
+
+def test_r019_units_of_masses_and_volumes() -> None:
+    doc = cargo_report()
+    item = doc.consignments[0].items[0]
+    item.volume = Measure(value=Decimal("12"), unit="KGM")  # a volume in kilograms
+    doc.consignments[0].total_gross_mass = Measure(value=Decimal("12480.5"), unit="MTQ")
+    item.quantity = Measure(value=Decimal("3"), unit="pieces")  # not a Rec 20 code
+    found = [f for f in run(doc) if f.code == "R019"]
+    assert sorted(codes(found)) == [("R019", "consignments[0].items[0].quantity.unit"),
+                                    ("R019", "consignments[0].items[0].volume.unit"),
+                                    ("R019", "consignments[0].total_gross_mass.unit")]
+    assert any("not a mass unit" in f.text for f in found)
+    # every mass unit R010 converts is a mass unit here too
+    from edigate.rules.catalogue import KILOGRAMS
+
+    assert set(KILOGRAMS) <= set(load_rule_set("default").parameters["R019"]["mass_units"])
+
+
+def test_r020_package_types() -> None:
+    doc = cargo_report()
+    doc.consignments[0].items[0].packaging = [Packaging(count=520, type_code="CTN"),
+                                              Packaging(count=1, type_code="1A")]
+    found = [f for f in run(doc) if f.code == "R020"]
+    assert codes(found) == [("R020", "consignments[0].items[0].packaging[0].type_code")]
+    assert found[0].severity == "warning"
 
 
 def test_every_rule_has_a_test_here() -> None:

@@ -11,6 +11,7 @@ Codes are stable: a code is never reused for another check. docs/canonical.md li
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -26,6 +27,7 @@ from edigate.canonical.model import (
     BorderTransportMeans,
     CanonicalDocument,
     Consignment,
+    DangerousGoods,
     GoodsItem,
     Location,
     Measure,
@@ -420,6 +422,58 @@ def net_not_above_gross(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
             yield Hit(_join(path, "net_mass"),
                       f"net mass {_number(net)} kg exceeds the gross mass {_number(gross)} kg",
                       _number(item.net_mass.value))  # fmt: skip
+
+
+# -- code formats -------------------------------------------------------------------------------
+
+_UN_NUMBER = re.compile(r"\d{4}")
+_REC20 = re.compile(r"[0-9A-Z]{2,3}")
+_REC21 = re.compile(r"[0-9A-Z]{2}")
+#: canonical fields that hold a mass, and those that hold a volume
+_MASS_FIELDS = frozenset(("gross_mass", "net_mass", "total_gross_mass"))
+_VOLUME_FIELDS = frozenset(("volume", "total_volume"))
+
+
+@rule("R018", "dangerous goods UN number: four digits, 0004 to 3599", "error")
+def un_numbers(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
+    # UN Model Regulations numbers run from 0004 to 3500-odd; "UN" prefixes are a mapping's
+    # job to strip, so here they are an error like any other non-number
+    for path, dg in ctx.each(DangerousGoods):
+        value = dg.un_number
+        if not _UN_NUMBER.fullmatch(value) or not 4 <= int(value) <= 3599:
+            yield Hit(_join(path, "un_number"), f"UN number {value!r} is not four digits "
+                                                "between 0004 and 3599", value)  # fmt: skip
+
+
+@rule("R019", "masses in mass units, volumes in volume units (UN/ECE Rec 20)", "error",
+      mass_units="list[str]", volume_units="list[str]")  # fmt: skip
+def measure_units(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
+    mass, volume = set(p["mass_units"]), set(p["volume_units"])
+    for path, m in ctx.each(Measure):
+        field = path.rsplit(".", 1)[-1]
+        unit = m.unit.upper()
+        if not _REC20.fullmatch(unit):
+            yield Hit(_join(path, "unit"), f"unit {m.unit!r} is not a UN/ECE Rec 20 code "
+                                           "(2 or 3 letters or digits)", m.unit)  # fmt: skip
+        elif field in _MASS_FIELDS and unit not in mass:
+            yield Hit(_join(path, "unit"), f"{field.replace('_', ' ')} in {m.unit}, not a mass "
+                                           f"unit ({', '.join(sorted(mass))})", m.unit)  # fmt: skip
+        elif field in _VOLUME_FIELDS and unit not in volume:
+            yield Hit(_join(path, "unit"), f"{field.replace('_', ' ')} in {m.unit}, not a "
+                                           f"volume unit ({', '.join(sorted(volume))})",
+                      m.unit)  # fmt: skip
+
+
+@rule("R020", "package type: a UN/ECE Rec 21 code (two letters or digits)", "warning")
+def package_types(ctx: Context, p: dict[str, Any]) -> Iterator[Hit]:
+    # the Rec 21 list itself is not shipped with the directories; the format catches the
+    # usual mistakes (CTN for CT, PCS, free text)
+    for path, pack in ctx.each(Packaging):
+        code = pack.type_code
+        if code is not None and not _REC21.fullmatch(code):
+            yield Hit(_join(path, "type_code"), f"package type {code!r} is not a UN/ECE Rec 21 "
+                                                "code (two letters or digits, e.g. CT, PK, 1A)",
+                      code)  # fmt: skip
 
 
 __all__ = ["KILOGRAMS", "RULES", "SEVERITIES", "Context", "Hit", "Rule", "walk"]
