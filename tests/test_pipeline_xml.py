@@ -281,3 +281,16 @@ def test_undeclared_prefix_in_a_streamed_batch_is_refused() -> None:
     assert r.outcome == "rejected" and r.error_code == "EDG-X002" and r.document_count == 0
     (finding,) = list(ack_of(r).iter(CR + "Finding"))
     assert "not defined" in (finding.findtext(CR + "Text") or "")
+
+
+@pytest.mark.parametrize("form", ["utf-16 with BOM", "utf-16le without BOM", "utf-16be"])
+@pytest.mark.parametrize("name,documents", [("declaration-import.xml", 1),
+                                            ("house-consignment-batch.xml", 3)])
+def test_utf16_documents(name: str, documents: int, form: str) -> None:
+    text = example(name).decode("utf-8").replace('encoding="UTF-8"', 'encoding="UTF-16"', 1)
+    data = {"utf-16 with BOM": text.encode("utf-16"),  # BOM + native (little-endian here)
+            "utf-16le without BOM": text.encode("utf-16-le"),
+            "utf-16be": b"\xfe\xff" + text.encode("utf-16-be")}[form]
+    r = process_submission(data, None, context=ctx(), now=NOW)
+    assert (r.format, r.outcome, r.document_count) == ("xml", "accepted", documents)
+    assert json.loads(r.documents[0].canonical)["header"]["identifier"]

@@ -170,12 +170,17 @@ def decode_result(data: bytes) -> ProcessResult:
     return _decoder.decode(data)
 
 
+#: how XML written in UTF-16 starts: a byte order mark, or "<" as a 16-bit unit
+_UTF16_STARTS = (b"\xff\xfe", b"\xfe\xff", b"<\x00", b"\x00<")
+
+
 def detect_format(head: bytes) -> str:
-    """EDIFACT starts with UNA or UNB (after an optional BOM and white space); XML with '<'."""
+    """EDIFACT starts with UNA or UNB (after an optional BOM and white space); XML with '<'
+    (in UTF-8, or UTF-16 with or without its byte order mark)."""
     text = head.lstrip(b"\xef\xbb\xbf").lstrip()
     if text[:3] in (b"UNA", b"UNB"):
         return "edifact"
-    if text[:1] == b"<":
+    if text[:1] == b"<" or head[:2] in _UTF16_STARTS:
         return "xml"
     if text[:3] == b"UNH":  # a bare message without envelope: the validator reports it
         return "edifact"
