@@ -42,7 +42,7 @@ from ..xsd import RECORDS, SCHEMAS, schema_path
 WHOLE_MAX_BYTES = 32 << 20
 #: streamed batches: memory stays flat; the channel's own size limit applies first
 STREAM_MAX_BYTES = 1 << 30
-SNIFF_BYTES = 4096
+SNIFF_BYTES = 65536  # the root element is found within a long prolog (comments, PIs) too
 X104 = "EDG-X104"
 
 
