@@ -36,6 +36,7 @@ CODES = {
 
 DEFAULT_MAX_BYTES = 64 << 20
 DEFAULT_MAX_DEPTH = 64
+DEFAULT_MAX_ELEMENTS = 2_000_000
 
 
 class XmlRejected(ValueError):
@@ -53,6 +54,10 @@ class XmlRejected(ValueError):
 class XmlLimits:
     max_bytes: int = DEFAULT_MAX_BYTES
     max_depth: int = DEFAULT_MAX_DEPTH
+    #: elements in a tree held in memory (a whole document; one record and the header of a
+    #: streamed batch): a tree costs about 200 bytes per element, whatever its text, so a
+    #: document of tiny elements (``<a/>`` is 4 bytes) is bounded by this, not by its size
+    max_elements: int = DEFAULT_MAX_ELEMENTS
 
 
 def _parser() -> etree.XMLParser:
@@ -100,6 +105,11 @@ def doctype_line(head: bytes) -> int:
     return 0
 
 
+def too_many_elements(limits: XmlLimits, element: etree._Element) -> XmlRejected:
+    return XmlRejected("EDG-X005", f"{CODES['EDG-X005']}: more than {limits.max_elements} "
+                                   "elements", element.sourceline or 0)  # fmt: skip
+
+
 def parse_failure(exc: etree.XMLSyntaxError | LookupError, head: bytes) -> XmlRejected:
     """The refusal for a parser failure; ``head``: the document's first bytes (a DOCTYPE there
     is the reason, whatever libxml2 stopped on). LookupError: an encoding nobody knows."""
@@ -117,7 +127,7 @@ def parse_untrusted(data: bytes, limits: XmlLimits | None = None) -> etree._Elem
         raise XmlRejected("EDG-X005", f"{CODES['EDG-X005']}: {len(data)} bytes, the limit "
                                       f"is {limits.max_bytes}")  # fmt: skip
     etree.clear_error_log()  # the log is per thread: only this document's errors, please
-    depth = 0
+    depth = elements = 0
     root: etree._Element | None = None
     events = etree.iterparse(io.BytesIO(data), events=("start", "end"), resolve_entities=False,
                              no_network=True, load_dtd=False, huge_tree=False,
@@ -134,10 +144,13 @@ def parse_untrusted(data: bytes, limits: XmlLimits | None = None) -> etree._Elem
                                           doctype_line(data[:HEAD_BYTES])
                                           or element.sourceline or 0)  # fmt: skip
                 depth += 1
+                elements += 1
                 if depth > limits.max_depth:
                     raise XmlRejected("EDG-X003", f"{CODES['EDG-X003']}: more than "
                                                   f"{limits.max_depth} levels",
                                       element.sourceline or 0)  # fmt: skip
+                if elements > limits.max_elements:
+                    raise too_many_elements(limits, element)
                 if isinstance(element.tag, str) and element.tag.startswith("{" + XINCLUDE_NS):
                     raise XmlRejected("EDG-X004", CODES["EDG-X004"], element.sourceline or 0)
             else:

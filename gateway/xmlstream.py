@@ -63,6 +63,7 @@ from edigate.xmlsafe import (
     XmlRejected,
     doctype_line,
     parse_failure,
+    too_many_elements,
 )
 from edigate.xmlvalidate import (
     DEFAULT_MAX_FINDINGS,
@@ -251,6 +252,7 @@ def _records(events: Any, reader: _CountingReader, record_tag: str, limits: XmlL
     root: etree._Element | None = None
     depth = 0
     record_depth = 0  # depth of the record being read, 0 outside records
+    in_record = outside = 0  # elements of the record being read / outside every record
     index = 0
     prefix = ""  # path of the records' parent, known at the first record
     previous: etree._Element | None = None
@@ -281,11 +283,21 @@ def _records(events: Any, reader: _CountingReader, record_tag: str, limits: XmlL
                                           element.sourceline or 0)  # fmt: skip
                     if tag == record_tag and not record_depth:
                         record_depth = depth
+                # what is in memory at once: one record, or what is outside the records
+                if record_depth:
+                    in_record += 1
+                    if in_record > limits.max_elements:
+                        raise too_many_elements(limits, element)
+                else:
+                    outside += 1
+                    if outside > limits.max_elements:
+                        raise too_many_elements(limits, element)
                 continue
             depth -= 1
             if record_depth != depth + 1 or element.tag != record_tag:
                 continue
             record_depth = 0
+            in_record = 0
             _refuse_namespace_errors(events)
             # the previous record goes now: its consumer is done with it
             if previous is not None:

@@ -294,3 +294,25 @@ def test_utf16_documents(name: str, documents: int, form: str) -> None:
     r = process_submission(data, None, context=ctx(), now=NOW)
     assert (r.format, r.outcome, r.document_count) == ("xml", "accepted", documents)
     assert json.loads(r.documents[0].canonical)["header"]["identifier"]
+
+
+def test_element_count_bounds_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 4 bytes per element: a size limit alone would let a 32 MB document build 8 million nodes
+    from edigate.pipeline import xml as stage
+
+    monkeypatch.setattr(stage, "WHOLE_MAX_ELEMENTS", 5_000)
+    data = example("cargo-report-sea.xml")
+    end = data.index(b"</CargoReport>")
+    flood = data[:end] + b"<a/>" * 6_000 + data[end:]
+    r = process_submission(flood, None, context=ctx(), now=NOW)
+    assert r.error_code == "EDG-X005" and "more than 5000 elements" in (r.error_message or "")
+    assert process_submission(data, None, context=ctx(), now=NOW).outcome == "accepted"
+    # a streamed batch: the limit is per record, so many records of any number pass
+    monkeypatch.setattr(stage, "STREAM_MAX_RECORD_ELEMENTS", 200)
+    assert process_submission(_big_batch(300), None, context=ctx(),
+                              now=NOW).document_count == 300  # fmt: skip
+    batch = example("house-consignment-batch.xml")
+    first = batch.index(b"</HouseConsignment>")
+    fat = batch[:first] + b"<a/>" * 300 + batch[first:]
+    r = process_submission(fat, None, context=ctx(), now=NOW)
+    assert r.error_code == "EDG-X005" and r.document_count == 0

@@ -112,3 +112,13 @@ def test_malformed_documents_have_positions(data: bytes, code: str, line: int,
 def test_codes_are_documented() -> None:
     docs = (REPO / "docs" / "errors.md").read_text()
     assert all(f"| {code} |" in docs for code in CODES)
+
+
+def test_element_count_limit() -> None:
+    from edigate.xmlsafe import XmlLimits
+
+    data = b"<r>" + b"<a/>" * 101 + b"</r>"
+    with pytest.raises(XmlRejected) as caught:
+        parse_untrusted(data, XmlLimits(max_elements=100))
+    assert caught.value.code == "EDG-X005" and "more than 100 elements" in caught.value.text
+    assert len(parse_untrusted(data, XmlLimits(max_elements=102)).getroot()) == 101

@@ -40,8 +40,13 @@ from ..xsd import RECORDS, SCHEMAS, schema_path
 #: documents parsed whole (every non-batch document, signed batches): a tree costs about eight
 #: times its size in memory
 WHOLE_MAX_BYTES = 32 << 20
+#: elements of a document read whole (a tree costs ~200 bytes per element: ~400 MB at most)
+WHOLE_MAX_ELEMENTS = 2_000_000
 #: streamed batches: memory stays flat; the channel's own size limit applies first
 STREAM_MAX_BYTES = 1 << 30
+#: elements of one streamed record (and of what lies outside the records): a single record of a
+#: gigabyte must not be held whole
+STREAM_MAX_RECORD_ELEMENTS = 200_000
 SNIFF_BYTES = 65536  # the root element is found within a long prolog (comments, PIs) too
 X104 = "EDG-X104"
 
@@ -155,7 +160,8 @@ def xml_stream(source: bytes | str, *, certificates: Sequence[Any] = (),
         yield from _streamed(source, root_tag, record_tag, do_map, prov)
         return
     data = source if isinstance(source, bytes) else _read(source)
-    tree = parse_untrusted(data, XmlLimits(max_bytes=WHOLE_MAX_BYTES))
+    tree = parse_untrusted(data, XmlLimits(max_bytes=WHOLE_MAX_BYTES,
+                                           max_elements=WHOLE_MAX_ELEMENTS))
     root = tree.getroot()
     path = schema_path(str(root.tag))
     if path is None:
@@ -227,7 +233,9 @@ def _streamed(source: bytes | str, root_tag: str, record_tag: str, do_map: bool,
     prov.setdefault("message_version", head.schema)
     root: etree._Element | None = None
     for record in stream_records(source, record_tag, schema=load_schema(path),
-                                 limits=XmlLimits(max_bytes=STREAM_MAX_BYTES)):  # fmt: skip
+                                 limits=XmlLimits(max_bytes=STREAM_MAX_BYTES,
+                                                  max_elements=STREAM_MAX_RECORD_ELEMENTS),
+                                 ):  # fmt: skip
         root = record.root
         if root.tag != root_tag:  # the sniffed root was not the real one (cannot really happen)
             raise _unknown_root(str(root.tag), root.sourceline or 1)
