@@ -168,3 +168,18 @@ def test_partner_permissions_and_worker_signing(tmp_path) -> None:  # type: igno
 def msgspec_to_dict(obj: object) -> dict:  # type: ignore[type-arg]
 
     return {f: getattr(obj, f) for f in obj.__struct_fields__}  # type: ignore[attr-defined]
+
+
+def test_message_too_large_to_hold_is_validated_not_mapped(
+        monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    from edigate.pipeline import edifact as stage
+
+    data = (FIXTURES / "cuscar_d95b_sea.edi").read_bytes()  # 2 messages
+    monkeypatch.setattr(stage, "MAX_MESSAGE_SEGMENTS", 10)
+    r = process_submission(data, None)
+    assert r.outcome == "rejected" and r.document_count == 0
+    assert {p.kind for p in r.problems} == {"too_large"}
+    assert "more than the gateway maps in one message" in r.problems[0].reason
+    assert r.acknowledgement is not None and b"UCI+" in r.acknowledgement  # still answered
+    monkeypatch.setattr(stage, "MAX_MESSAGE_SEGMENTS", 10_000)
+    assert process_submission(data, None).document_count == 2

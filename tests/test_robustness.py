@@ -98,3 +98,38 @@ def test_ten_megabyte_segment_is_refused_with_bounded_buffer() -> None:
     assert any("longer than" in f.text for f in ic.findings)
     # the tokenizer gave up as soon as the limit was passed, not at the end of the data
     assert v.tokenizer.offset < (2 << 20)
+
+
+def test_findings_and_kept_segments_are_bounded() -> None:
+    """A message of half a million bad segments: every one counted, a bounded number kept, the
+    message still invalid and answered; segments beyond the cap are not kept for mapping."""
+    from edigate.edifact.validator import MAX_FINDINGS_PER_MESSAGE, MessageReport
+
+    bad = 50_000
+    data = (b"UNB+UNOA:3+S+R+240101:1200+R1'UNH+1+CUSCAR:D:95B:UN'BGM+85+1+9'"
+            + b"XYZ+1'" * bad + f"UNT+{bad + 3}+1'UNZ+1+R1'".encode())
+    v = EdifactValidator(keep_segments=True, max_kept_segments=1_000)
+    reports = list(v.validate([data]))
+    (msg,) = [r for r in reports if isinstance(r, MessageReport)]
+    assert not msg.valid and len(msg.findings) == MAX_FINDINGS_PER_MESSAGE
+    assert msg.finding_count == bad
+    assert msg.segments is None and msg.segments_dropped and msg.segment_count == bad + 3
+    (ic,) = [r for r in reports if isinstance(r, InterchangeReport)]
+    contrl = build_contrl(ic, "CTRL1")
+    assert contrl is not None and b"UCM+1+CUSCAR:D:95B:UN+4" in contrl
+
+
+def test_interchange_budget_keeps_every_message_invalid() -> None:
+    """Past the interchange's budget each bad message still keeps its first finding."""
+    from edigate.edifact.validator import MAX_FINDINGS_PER_INTERCHANGE, MessageReport
+
+    messages = MAX_FINDINGS_PER_INTERCHANGE // 50 + 20
+    body = b"".join(f"UNH+{i}+CUSCAR:D:95B:UN'BGM+85+1+9'".encode() + b"XYZ+1'" * 60
+                    + f"UNT+63+{i}'".encode() for i in range(1, messages + 1))  # fmt: skip
+    data = (b"UNB+UNOA:3+S+R+240101:1200+R1'" + body
+            + f"UNZ+{messages}+R1'".encode())  # fmt: skip
+    reports = [r for r in EdifactValidator().validate([data]) if isinstance(r, MessageReport)]
+    assert len(reports) == messages and all(not r.valid for r in reports)
+    assert all(r.finding_count == 60 for r in reports)
+    kept = sum(len(r.findings) for r in reports)
+    assert kept <= MAX_FINDINGS_PER_INTERCHANGE + messages

@@ -79,6 +79,51 @@ class Finding:
         }
 
 
+#: segments of one message kept for mapping at most (a 24,000 TEU stowage plan has ~200,000)
+DEFAULT_MAX_KEPT_SEGMENTS = 400_000
+#: findings kept per message, and per interchange for all its messages: a 200 MB body of bad
+#: segments would otherwise hold millions of them (a CONTRL reports far fewer anyway)
+MAX_FINDINGS_PER_MESSAGE = 100
+MAX_FINDINGS_PER_INTERCHANGE = 10_000
+
+
+class FindingBudget:
+    """What an interchange may still keep of its messages' findings."""
+
+    __slots__ = ("remaining",)
+
+    def __init__(self, total: int = MAX_FINDINGS_PER_INTERCHANGE) -> None:
+        self.remaining = total
+
+
+class Findings(list[Finding]):
+    """A message's findings, bounded: the first always (it makes the message invalid), then up
+    to ``MAX_FINDINGS_PER_MESSAGE`` while the interchange's budget lasts; the rest are only
+    counted in ``dropped``."""
+
+    __slots__ = ("budget", "dropped")
+
+    def __init__(self, budget: FindingBudget | None = None) -> None:
+        super().__init__()
+        self.budget = budget
+        self.dropped = 0
+
+    def append(self, finding: Finding) -> None:
+        budget = self.budget
+        if not self:
+            super().append(finding)
+        elif budget is not None and budget.remaining > 0 \
+                and len(self) < MAX_FINDINGS_PER_MESSAGE:
+            budget.remaining -= 1
+            super().append(finding)
+        else:
+            self.dropped += 1
+
+    def extend(self, findings: Iterable[Finding]) -> None:
+        for f in findings:
+            self.append(f)
+
+
 @dataclass(slots=True)
 class MessageReport:
     index: int
@@ -91,6 +136,9 @@ class MessageReport:
     segment_count: int = 0
     segments: list[Segment] | None = None
     spec: MessageSpec | None = None
+    #: ``keep_segments`` was asked for but the message had more than ``max_kept_segments``:
+    #: validated (streaming) but not kept, so it cannot be mapped
+    segments_dropped: bool = False
 
     @property
     def type(self) -> str:
@@ -104,6 +152,11 @@ class MessageReport:
     @property
     def valid(self) -> bool:
         return not self.findings
+
+    @property
+    def finding_count(self) -> int:
+        """Every finding, including those counted but not kept (``Findings``)."""
+        return len(self.findings) + getattr(self.findings, "dropped", 0)
 
 
 @dataclass(slots=True)
@@ -503,17 +556,20 @@ class EdifactValidator:
         profiles: Iterable[Profile] = (),
         keep_segments: bool = False,
         max_segment_bytes: int | None = None,
+        max_kept_segments: int = DEFAULT_MAX_KEPT_SEGMENTS,
     ) -> None:
         self.profiles: dict[str, list[Profile]] = {}
         for p in profiles:
             self.profiles.setdefault(p.message, []).append(p)
         self.keep_segments = keep_segments
+        self.max_kept_segments = max_kept_segments
         self.tokenizer = (
             Tokenizer(max_segment_bytes) if max_segment_bytes is not None else Tokenizer()
         )
         self._ic: InterchangeReport | None = None
         self._group: GroupReport | None = None
         self._msg: _MessageState | None = None
+        self._budget = FindingBudget()
         self._interchange_count = 0
         self._refs: set[str] = set()
         self._checker = _ElementChecker(False, ".")
@@ -626,6 +682,7 @@ class EdifactValidator:
                 self._interchange_count, offset, line, self.tokenizer.delimiters,
                 una=self.tokenizer.una_text,
             )  # fmt: skip
+            self._budget = FindingBudget()
             self._configure(self._ic, "3")
         return self._ic
 
@@ -653,6 +710,7 @@ class EdifactValidator:
             reference=seg.value(5),
         )  # fmt: skip
         self._ic = ic
+        self._budget = FindingBudget()
         self._group = None
         self._refs = set()
         self._messages_outside_group = 0
@@ -828,7 +886,7 @@ class EdifactValidator:
             self._messages_outside_group += 1
         report = MessageReport(
             seg.message, seg.value(1), list(seg.elements[1]) if len(seg.elements) > 1 else [],
-            group.index if group else 0, seg.offset, seg.line,
+            group.index if group else 0, seg.offset, seg.line, Findings(self._budget),
         )  # fmt: skip
         if self.keep_segments:
             report.segments = [seg]
@@ -891,6 +949,11 @@ class EdifactValidator:
         report.segment_count += 1
         if report.segments is not None:
             report.segments.append(seg)
+            if len(report.segments) > self.max_kept_segments:
+                # one message held in memory must stay bounded too (a 200 MB body of tiny
+                # segments is millions of objects): validation goes on, mapping will not
+                report.segments = None
+                report.segments_dropped = True
         tag = seg.tag
         known = state.known.get(tag)
         if known is None:

@@ -11,11 +11,19 @@ from typing import BinaryIO
 
 from ..canonical.model import CanonicalDocument
 from ..edifact.directory import DirectoryError, Profile
-from ..edifact.validator import EdifactValidator, Finding, InterchangeReport, MessageReport
+from ..edifact.validator import (
+    DEFAULT_MAX_KEPT_SEGMENTS,
+    EdifactValidator,
+    Finding,
+    InterchangeReport,
+    MessageReport,
+)
 from ..mappings.engine import map_message, mapping_for
 from ..rules import RuleFinding, RuleSet, RuleSetError, check_document, rule_set_for_partner
 
 CHUNK = 1 << 16
+#: segments of one message held for mapping at most (more: validated, answered, not mapped)
+MAX_MESSAGE_SEGMENTS = DEFAULT_MAX_KEPT_SEGMENTS
 
 
 def file_chunks(fh: BinaryIO, size: int = CHUNK) -> Iterator[bytes]:
@@ -73,6 +81,9 @@ def map_report(r: MessageReport, timezone: str | None = None,
         return None, "mapping_failed", f"its mapping cannot be loaded: {exc}"
     if mapping is None:
         return None, "no_mapping", f"no mapping for {r.type} in directory {r.directory or '?'}"
+    if r.segments_dropped:
+        return None, "too_large", (f"the message has {r.segment_count} segments, more than the "
+                                   "gateway maps in one message")  # fmt: skip
     assert r.segments is not None and r.spec is not None
     prov = {"message_reference": r.reference, "message_version": ":".join(r.identifier[1:4])}
     try:
@@ -121,7 +132,8 @@ def message_stream(chunks: Iterable[bytes], profiles: Sequence[Profile] = (),
     one message), then an ``InterchangeEnd``; a consumer voids the messages of an interchange
     or group that turns out to be in error. The provenance is complete when a message is
     yielded (UNB is the interchange's first segment)."""
-    validator = EdifactValidator(profiles, keep_segments=do_map)
+    validator = EdifactValidator(profiles, keep_segments=do_map,
+                                 max_kept_segments=MAX_MESSAGE_SEGMENTS)
     for r in validator.validate(chunks):
         if isinstance(r, MessageReport):
             m = MessageOutcome(r)
@@ -132,7 +144,7 @@ def message_stream(chunks: Iterable[bytes], profiles: Sequence[Profile] = (),
                 first = r.findings[0]
                 pos = position_text(first)
                 m.problem = "syntax"
-                m.reason = (f"{len(r.findings)} syntax error(s); first: [{first.code}] "
+                m.reason = (f"{r.finding_count} syntax error(s); first: [{first.code}] "
                             f"{pos + ': ' if pos else ''}{first.text}")  # fmt: skip
             elif do_map:
                 m.doc, m.problem, m.reason = map_report(r, timezone)

@@ -91,7 +91,7 @@ class Problem(msgspec.Struct, kw_only=True):
     message: int
     message_reference: str | None
     message_type: str | None
-    kind: str  # syntax, envelope, no_mapping, mapping_failed, rules
+    kind: str  # syntax, envelope, no_mapping, mapping_failed, too_large, rules, schema
     reason: str
 
 
