@@ -643,8 +643,11 @@ def _evaluate(expr: XmlExpression, el: _Element, path: str, ctx: _Context,
     or an expression with ``join``) all of them, transformed."""
     if expr.constant is not None:
         return expr.constant
-    assert expr.xpath is not None
-    result = expr.xpath(el)
+    xpath = expr.xpath
+    assert xpath is not None
+    if type(xpath) is ChildPath and not every and expr.join is None:
+        return _first_child_value(expr, xpath, el, path, ctx)
+    result = xpath(el)
     if not isinstance(result, list):
         result = [result]  # a string, number or boolean of an XPath function
     many = every or expr.join is not None
@@ -708,6 +711,40 @@ def _evaluate(expr: XmlExpression, el: _Element, path: str, ctx: _Context,
         if value is None:
             return None
     return value
+
+
+def _first_child_value(expr: XmlExpression, xpath: ChildPath, el: _Element, path: str,
+                       ctx: _Context) -> Any:  # fmt: skip
+    """``_evaluate`` for the commonest rule: one value along child steps. Walks the children
+    depth first in document order and stops at the first non-empty value, building no lists."""
+    found = _first(el, xpath.tags, 0, xpath.attribute)
+    if found is None:
+        return None
+    text, owner, attribute = found
+    ctx.record(path, owner, attribute)
+    value: Any = text
+    for t in expr.each:
+        value = t(value)
+        if value is None:
+            return None
+    return value
+
+
+def _first(el: _Element, tags: tuple[str, ...], k: int,
+           attribute: str | None) -> tuple[str, _Element, str | None] | None:  # fmt: skip
+    if k == len(tags):
+        if attribute is not None:
+            raw = el.get(attribute)
+            text = raw.strip() if raw else ""
+        else:
+            raw = el.text if len(el) == 0 else "".join(el.itertext())
+            text = raw.strip() if raw else ""
+        return (text, el, attribute) if text else None
+    for child in el.iterchildren(tags[k]):
+        found = _first(child, tags, k + 1, attribute)
+        if found is not None:
+            return found
+    return None
 
 
 def _found(cond: etree.XPath, el: _Element) -> bool:
