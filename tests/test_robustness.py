@@ -133,3 +133,22 @@ def test_interchange_budget_keeps_every_message_invalid() -> None:
     assert all(r.finding_count == 60 for r in reports)
     kept = sum(len(r.findings) for r in reports)
     assert kept <= MAX_FINDINGS_PER_INTERCHANGE + messages
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated())
+def test_mutated_samples_never_crash_the_worker_stage(data: bytes) -> None:
+    """The whole worker stage (validate, CONTRL, map, rules, receipts' inputs) on mutated
+    samples: a result every time, with an acknowledgement whenever an interchange was read."""
+    from datetime import UTC, datetime
+
+    from edigate.pipeline.process import ReceiptContext, process_submission
+
+    ctx = ReceiptContext(submission_id="f" * 32, partner_id="FUZZ", channel="https",
+                         received_at=datetime(2024, 3, 12, tzinfo=UTC),
+                         payload_sha256="0" * 64, payload_size=len(data), node_id="t")  # fmt: skip
+    r = process_submission(data, None, context=ctx)
+    assert r.outcome in ("accepted", "partially_accepted", "rejected")
+    assert r.document_count == len(r.documents)
+    if r.outcome != "rejected":
+        assert r.documents and r.acknowledgement
