@@ -48,6 +48,10 @@ AMQP_IN_FLIGHT = Gauge(
 RESPONSES = Counter(
     "edigate_responses_total", "Backend responses consumed by outcome",
     ["outcome"], registry=REGISTRY)  # outcome: linked, unknown_submission, invalid, duplicate
+SUBMISSION_ERRORS = Counter(
+    "edigate_submission_errors_total",
+    "Journaled submissions refused as a whole, by format and documented error code",
+    ["channel", "format", "code"], registry=REGISTRY)  # e.g. xml, EDG-X202 (tampered)
 AUDIT_REFUSALS = Counter(
     "edigate_refused_total", "Requests refused before a submission existed, by error code",
     ["channel", "code"], registry=REGISTRY)

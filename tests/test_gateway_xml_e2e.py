@@ -128,6 +128,9 @@ def test_partner_requiring_signatures(gw: Gateway, tmp_path: Path) -> None:
     status, answer = gw.submit(tampered, key=SKY_KEY, content_type="application/xml")
     assert status == 422 and answer["error"]["code"] == "EDG-X202"  # type: ignore[index]
     assert gw.drain(gw.queues["cargo"], 1, timeout=2) == []
+    _, metrics = gw.ops_get("/metrics")
+    assert (b'edigate_submission_errors_total{channel="https",code="EDG-X202",format="xml"} 1.0'
+            in metrics)
 
 
 def test_customs_response_comes_back_as_signed_xml(gw: Gateway, tmp_path: Path) -> None:

@@ -172,15 +172,15 @@ class Pipeline:
         try:
             result: ProcessResult = yield self.workers.process(size, payload, path, context,
                                                                spool)  # fmt: skip
-            answer = yield self._commit(sid, partner, received_at, result, blog, t0)
+            answer = yield self._commit(sid, partner, channel, received_at, result, blog, t0)
         finally:
             if spool:
                 Path(spool).unlink(missing_ok=True)
         return answer
 
     @defer.inlineCallbacks
-    def _commit(self, sid: str, partner: Partner, received_at: datetime, result: ProcessResult,
-                blog: Any, t0: float) -> Any:  # fmt: skip
+    def _commit(self, sid: str, partner: Partner, channel: str, received_at: datetime,
+                result: ProcessResult, blog: Any, t0: float) -> Any:  # fmt: skip
         t1 = time.perf_counter()
         metrics.STAGE_SECONDS.labels("process").observe(t1 - t0)
         if result.interchange_ref:
@@ -215,6 +215,8 @@ class Pipeline:
         outcome = result.outcome
         for stage in ("parse", "validate", "map"):
             metrics.STAGE_OUTCOMES.labels(stage, outcome).inc()
+        if result.error_code:
+            metrics.SUBMISSION_ERRORS.labels(channel, result.format, result.error_code).inc()
         if routed:
             self.wake_publisher()
         blog.info("submission.acknowledged", outcome=outcome, messages=result.messages,
