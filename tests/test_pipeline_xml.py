@@ -316,3 +316,15 @@ def test_element_count_bounds_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     fat = batch[:first] + b"<a/>" * 300 + batch[first:]
     r = process_submission(fat, None, context=ctx(), now=NOW)
     assert r.error_code == "EDG-X005" and r.document_count == 0
+
+
+def test_whole_batch_with_many_bad_records_rejects_every_one(tmp_path: Path) -> None:
+    # read whole (signed): more findings than a capped list would hold must still reach the
+    # records they are in, or a late bad record would be accepted
+    party = make_party(tmp_path, "skyhk", "ec")
+    data = _big_batch(150).replace(b"<c:ID>820411</c:ID>", b"<c:ID>82x411</c:ID>")
+    signed = etree.tostring(sign_enveloped(etree.fromstring(data), party.key, party.cert))
+    r = process_submission(signed, None, context=ctx(xml_certificates=party.cert_path.read_bytes()),
+                           now=NOW)  # fmt: skip
+    assert r.outcome == "rejected" and r.document_count == 0 and r.messages == 150
+    assert {p.kind for p in r.problems} == {"schema"}

@@ -172,33 +172,42 @@ def xml_stream(source: bytes | str, *, certificates: Sequence[Any] = (),
                    batch=record_tag is not None, signed=verified.signed,
                    signer=verified.signer)  # fmt: skip
     yield head
-    findings = validate(root.getroottree(), load_schema(path), source=data)
+    # every finding of a batch is needed (a capped list would let a later bad record through);
+    # the element limit bounds how many there can be
+    findings = validate(root.getroottree(), load_schema(path), source=data,
+                        max_findings=WHOLE_MAX_ELEMENTS if record_tag else 100)
     records = list(root.iterchildren(record_tag)) if record_tag else [root]
+    by_record, outside = _by_record(findings, root, record_tag)
     prov.setdefault("message_version", head.schema)
     for index, element in enumerate(records, 1):
         outcome = XmlOutcome(index, local(str(element.tag)), element.sourceline or 0,
                              _xpath(element, index, len(records) if record_tag else 0))
-        if findings:
-            # validated as a whole: a batch's findings go to the records they are in, and
-            # findings outside every record reject them all
-            mine = [f for f in findings if _within(f.xpath, outcome.xpath)] \
-                if record_tag else findings
-            outside = [f for f in findings if not _in_a_record(f, root, record_tag)]
-            if mine or outside:
-                _schema_problem(outcome, mine or outside)
-                yield outcome
-                continue
-        if do_map:
+        # a batch's findings go to the records they are in; findings outside every record
+        # (or in a single document) reject them all
+        mine = by_record.get(outcome.xpath) or outside
+        if mine:
+            _schema_problem(outcome, mine)
+        elif do_map:
             _map(outcome, element, str(root.tag), prov)
         yield outcome
 
 
-def _in_a_record(f: XmlFinding, root: etree._Element, record_tag: str | None) -> bool:
+def _by_record(findings: list[XmlFinding], root: etree._Element, record_tag: str | None,
+               ) -> tuple[dict[str, list[XmlFinding]], list[XmlFinding]]:  # fmt: skip
+    """Findings grouped by the record path they are in (``/Root/Record[3]``), and the others."""
     if record_tag is None:
-        return True
+        return {}, findings
     prefix = f"/{local(str(root.tag))}/{local(record_tag)}"
-    return f.xpath.startswith(prefix + "[") or f.xpath.startswith(prefix + "/") \
-        or f.xpath == prefix
+    by_record: dict[str, list[XmlFinding]] = {}
+    outside: list[XmlFinding] = []
+    for f in findings:
+        rest = f.xpath[len(prefix):] if f.xpath.startswith(prefix) else None
+        if rest is None or (rest and rest[0] not in "[/"):
+            outside.append(f)  # not in a record (or an element whose name only starts so)
+            continue
+        key = prefix + rest[:rest.index("]") + 1] if rest.startswith("[") else prefix
+        by_record.setdefault(key, []).append(f)
+    return by_record, outside
 
 
 def _xpath(element: etree._Element, index: int, records: int) -> str:
@@ -209,10 +218,6 @@ def _xpath(element: etree._Element, index: int, records: int) -> str:
         return f"/{local(str(element.tag))}"
     step = f"[{index}]" if records > 1 else ""
     return f"/{local(str(parent.tag))}/{local(str(element.tag))}{step}"
-
-
-def _within(xpath: str, prefix: str) -> bool:
-    return xpath == prefix or xpath.startswith(prefix + "/")
 
 
 def _read(path: str) -> bytes:
