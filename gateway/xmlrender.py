@@ -8,6 +8,7 @@ validates against what we publish (the tests check every rendering against the s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -56,10 +57,16 @@ def _time(t: datetime) -> str:
     return t.isoformat(timespec="milliseconds" if t.microsecond else "seconds")
 
 
+#: characters XML 1.0 cannot carry (a finding may quote what a sender's bytes decoded to)
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
 def _text(parent: etree._Element, name: str, value: object, limit: int = TEXT_MAX,
           **attrs: str) -> etree._Element:  # fmt: skip
     el = etree.SubElement(parent, _q(name), **attrs)
-    text = " ".join(str(value).split()) if limit == ID_MAX else str(value)
+    text = _NOT_XML.sub("\ufffd", str(value))
+    if limit == ID_MAX:
+        text = " ".join(text.split())
     el.text = text[:limit] if text else "-"
     return el
 
