@@ -35,10 +35,11 @@ What the caller should do with results:
   its findings), the batch being partially accepted, rather than rejecting the batch for one bad
   record. A caller that prefers all-or-nothing collects the findings and decides at the end.
 
-Limitations: only records are validated. The header, and the root's content model around the
-records (how many records, a trailer after them), are not checked by ``stream_records``; validate
-the header separately if it matters. Elements after the last record (a trailer) stay in the tree
-until the end.
+The header (what precedes the first record) is validated with the first record, in its
+skeleton: those findings come once, as the first record's ``header_findings`` (skeleton mode;
+a record declared globally is validated alone and its header is not). Not checked: the root's
+content model after the first record (how many records, a trailer after them). Elements after
+the last record (a trailer) stay in the tree until the end.
 """
 
 from __future__ import annotations
@@ -93,6 +94,9 @@ class Record:
     line: int  # of the record's start tag
     xpath: str  # prefix-free absolute path, e.g. /HouseConsignmentBatch/HouseConsignment[3]
     findings: list[XmlFinding] = field(default_factory=list)
+    #: the first record only: findings about what precedes the records (the batch's header and
+    #: context), which concern every record
+    header_findings: list[XmlFinding] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -169,6 +173,8 @@ class _RecordValidator:
         self.schema = schema
         self.max_findings = max_findings
         self.direct: bool | None = None  # unknown until the first record
+        #: findings outside the first record (its skeleton holds the whole header), once
+        self.header: list[XmlFinding] | None = None
 
     def __call__(self, element: etree._Element, xpath: str,
                  lines: Callable[[], SourceLines | None]) -> list[XmlFinding]:  # fmt: skip
@@ -203,6 +209,12 @@ class _RecordValidator:
                 twin = _shallow(child, twin)
         entries = run_lxml(self.schema, root)
         inside = [e for e in entries if e.path and _within(root, node, e.path)]
+        if self.header is None:
+            # the first skeleton is the header plus one record: what is wrong outside the
+            # record is wrong in the header (nothing the schema requires follows the records)
+            outside = [e for e in entries if e not in inside]
+            self.header = findings_from_log(outside, root, lines=lines(),
+                                            max_findings=self.max_findings) if outside else []
         if not inside:
             return []
         # paths inside the copy are rebased on the record's path in the real document
@@ -310,8 +322,9 @@ def _records(events: Any, reader: _CountingReader, record_tag: str, limits: XmlL
             xpath = f"{prefix}/{local(record_tag)}[{index}]"
             findings = (validator(element, xpath, functools.partial(reader.lines, encoding))
                         if validator else [])  # fmt: skip
+            about_header = (validator.header or []) if validator and index == 1 else []
             previous = element
-            yield Record(element, index, element.sourceline or 0, xpath, findings)
+            yield Record(element, index, element.sourceline or 0, xpath, findings, about_header)
         if previous is not None:
             _drop(previous, header)
     except (etree.XMLSyntaxError, LookupError) as exc:

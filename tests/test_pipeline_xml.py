@@ -328,3 +328,15 @@ def test_whole_batch_with_many_bad_records_rejects_every_one(tmp_path: Path) -> 
                            now=NOW)  # fmt: skip
     assert r.outcome == "rejected" and r.document_count == 0 and r.messages == 150
     assert {p.kind for p in r.problems} == {"schema"}
+
+
+def test_streamed_batch_with_an_invalid_header_is_refused() -> None:
+    data = example("house-consignment-batch.xml").replace(
+        b"<c:IssueDateTime>2024-03-11T22:10:00+08:00</c:IssueDateTime>",
+        b"<c:IssueDateTime>2024-03-11T22:10:00</c:IssueDateTime>", 1)  # no zone
+    line = data[:data.index(b"2024-03-11T22:10:00<")].count(b"\n") + 1
+    r = process_submission(data, None, context=ctx(), now=NOW)
+    assert r.outcome == "rejected" and r.document_count == 0
+    assert r.error_code == "EDG-X102" and "batch header" in (r.error_message or "")
+    (finding,) = list(ack_of(r).iter(CR + "Finding"))
+    assert finding.findtext(CR + "LineNumeric") == str(line)

@@ -244,6 +244,11 @@ def _streamed(source: bytes | str, root_tag: str, record_tag: str, do_map: bool,
         root = record.root
         if root.tag != root_tag:  # the sniffed root was not the real one (cannot really happen)
             raise _unknown_root(str(root.tag), root.sourceline or 1)
+        if record.header_findings:
+            # the batch's header is every record's context: the batch is refused as a whole
+            first = record.header_findings[0]
+            raise XmlRejected(first.code, f"the batch header is not valid: {first.text} "
+                                          f"({first.xpath})", first.line, first.column)
         outcome = XmlOutcome(record.index, local(record_tag), record.line, record.xpath)
         if record.findings:
             _schema_problem(outcome, record.findings)
