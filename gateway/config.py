@@ -213,6 +213,23 @@ def load_config(path: str | Path | None = None, *, overrides: dict[str, Any] | N
     return cfg
 
 
+def rule_set_name(cfg: Config, name: str) -> str:
+    """A rule set as the workers load it: a name in gateway/rules, or a file path resolved
+    against the configuration's directory."""
+    if name.endswith(".toml") or "/" in name:
+        return str(cfg.path(name))
+    return name
+
+
+def _check_rule_set(cfg: Config, name: str, where: str) -> None:
+    from .rules import RuleSetError, load_rule_set  # the rules need not load for other checks
+
+    try:
+        load_rule_set(Path(rule_set_name(cfg, name)) if name.endswith(".toml") else name)
+    except (OSError, RuleSetError) as exc:
+        raise ConfigError(f"{where}: rule set {name!r} cannot be loaded: {exc}") from None
+
+
 def _check(cfg: Config) -> None:
     ids = [p.id for p in cfg.partners]
     dup = {i for i in ids if ids.count(i) > 1}
@@ -222,6 +239,8 @@ def _check(cfg: Config) -> None:
         for d in p.api_key_sha256:
             if len(d) != 64 or any(c not in "0123456789abcdefABCDEF" for c in d):
                 raise ConfigError(f"partners {p.id}: api_key_sha256 must be 64 hex digits")
+        if p.rule_set is not None:
+            _check_rule_set(cfg, p.rule_set, f"partners {p.id}: rule_set")
         if p.timezone is not None:
             try:
                 ZoneInfo(p.timezone)
@@ -245,6 +264,7 @@ def _check(cfg: Config) -> None:
             if b.exchange not in declared:
                 raise ConfigError(f"amqp.queues {q.name}: binding to undeclared exchange "
                                   f"{b.exchange!r}")
+    _check_rule_set(cfg, cfg.pipeline.rule_set, "pipeline: rule_set")
     if cfg.pipeline.workers < 1 or cfg.pipeline.large_workers < 1:
         raise ConfigError("pipeline: workers and large_workers must be at least 1")
     if cfg.amqp.confirm_window < 1:

@@ -20,7 +20,7 @@ from .adapters.amqp.publisher import OutboxPublisher
 from .adapters.http.server import build_site
 from .adapters.http.tls import server_endpoint
 from .certs import cert_paths, init_certs, missing
-from .config import Config
+from .config import Config, rule_set_name
 from .journal.payload_store import PayloadStore
 from .journal.writer import open_journal
 from .observability import build_ops_site
@@ -55,7 +55,7 @@ class GatewayService(MultiService):
         self.workers = WorkerPool(
             reactor, workers=config.pipeline.workers, large_workers=config.pipeline.large_workers,
             large_submission_bytes=config.pipeline.large_submission_bytes,
-            rule_set=config.pipeline.rule_set,
+            rule_set=rule_set_name(config, config.pipeline.rule_set),
             reject_rule_errors=config.pipeline.rule_errors == "reject",
             signing=(str(config.path(config.signing.key)),
                      str(config.path(config.signing.certificate)),

@@ -35,6 +35,8 @@ def test_file_merges_over_default_and_resolves_paths(tmp_path: Path) -> None:
     ("[[partners]]\nid='A'\n[[partners]]\nid='A'\n", "duplicate"),
     ("[pipeline]\nworkers = 0\n", "at least 1"),
     ("[[partners]]\nid='A'\ntimezone='Mars/Base'\n", "not an IANA time zone"),
+    ("[[partners]]\nid='A'\nrule_set='no_such_profile'\n", "rule set 'no_such_profile'"),
+    ("[pipeline]\nrule_set='missing.toml'\n", "pipeline: rule_set"),
     ("[[partners]]\nid='A'\nxml_signature='required'\n", "needs xml_signing_certificates"),
     ("[[partners]]\nid='A'\nxml_signing_certificates=['absent.pem']\n", "absent.pem"),
     ("not toml [", "gw.toml"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +184,26 @@ def test_message_too_large_to_hold_is_validated_not_mapped(
     assert r.acknowledgement is not None and b"UCI+" in r.acknowledgement  # still answered
     monkeypatch.setattr(stage, "MAX_MESSAGE_SEGMENTS", 10_000)
     assert process_submission(data, None).document_count == 2
+
+
+def test_partner_rule_set_applies(tmp_path: Path) -> None:
+    """A partner's own rule set (here: R001 switched off) is what its submissions are checked
+    with; others keep the pipeline's."""
+    from datetime import UTC, datetime
+
+    from edigate.pipeline.process import ReceiptContext
+
+    profile = tmp_path / "lenient.toml"
+    profile.write_text('[rule_set]\nname = "lenient"\nextends = "default"\n'
+                       '[rules.R001]\nenabled = false\n')
+    data = (FIXTURES / "cuscar_d95b_sea.edi").read_bytes().replace(b"POLU2406018",
+                                                                   b"POLU2406019")
+    def ctx(rule_set: str | None) -> ReceiptContext:
+        return ReceiptContext(submission_id="a" * 32, partner_id="P", channel="https",
+                              received_at=datetime.now(UTC), payload_sha256="0" * 64,
+                              payload_size=1, node_id="t", rule_set=rule_set)  # fmt: skip
+
+    strict = process_submission(data, None, context=ctx(None))
+    lenient = process_submission(data, None, context=ctx(str(profile)))
+    assert any(f["code"] == "R001" for d in strict.documents for f in d.rule_findings)
+    assert not any(f["code"] == "R001" for d in lenient.documents for f in d.rule_findings)

@@ -24,7 +24,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 
 from .. import metrics
-from ..config import Config, Partner
+from ..config import Config, Partner, rule_set_name
 from ..journal.base import (
     Event,
     NewSubmission,
@@ -164,7 +164,8 @@ class Pipeline:
             allowed_senders=list(partner.edifact_senders),
             xml_certificates=self._xml_certificates(partner),
             xml_signature_required=partner.xml_signature == "required",
-            sign_xml=partner.sign_xml_answers, timezone=partner.timezone)
+            sign_xml=partner.sign_xml_answers, timezone=partner.timezone,
+            rule_set=rule_set_name(self.config, partner.rule_set) if partner.rule_set else None)
         # large submissions stream their documents to a spool file next to the payloads
         spool = str(self.spool_dir / f"{sid}.docs") if self.workers.is_large(size) else None
         if spool:

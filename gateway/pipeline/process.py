@@ -82,6 +82,8 @@ class ReceiptContext(msgspec.Struct, kw_only=True):
     sign_xml: bool = False
     #: IANA zone of the partner's EDIFACT times without a zone (None: each mapping's own)
     timezone: str | None = None
+    #: the partner's own business-rule set (None: the pipeline's)
+    rule_set: str | None = None
 
 
 class Problem(msgspec.Struct, kw_only=True):
@@ -228,6 +230,8 @@ def process_submission(payload: bytes | None, path: str | None, *, rule_set: str
         result = ProcessResult(format="unknown", outcome="rejected", error_code="EDG-F001",
                                error_message="the payload is neither EDIFACT (UNA/UNB) nor XML")
     else:
+        if context is not None and context.rule_set:
+            rule_set = context.rule_set
         try:
             rules = _rule_set(rule_set)
         except (OSError, RuleSetError) as exc:  # a configuration error: fail loudly
