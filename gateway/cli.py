@@ -408,7 +408,12 @@ def cmd_partners(args: argparse.Namespace) -> int:
              "edifact_senders": p.edifact_senders or ["*"],
              "response_format": p.response_format,
              "api_keys": len(p.api_key_sha256),
-             "client_certificates": p.client_certificates} for p in config.partners]  # fmt: skip
+             "client_certificates": p.client_certificates,
+             "rule_set": p.rule_set or config.pipeline.rule_set,
+             "timezone": p.timezone,
+             "xml_signature": p.xml_signature,
+             "xml_signing_certificates": p.xml_signing_certificates,
+             "sign_xml_answers": p.sign_xml_answers} for p in config.partners]  # fmt: skip
     if args.json:
         print(json.dumps(rows, ensure_ascii=False))
         return 0
@@ -419,6 +424,11 @@ def cmd_partners(args: argparse.Namespace) -> int:
         print(f"  EDIFACT senders: {', '.join(r['edifact_senders'])}")
         print(f"  credentials: {r['api_keys']} API key(s), "
               f"{len(r['client_certificates'])} client certificate subject(s)")
+        zone = r["timezone"] or "each mapping's own (Asia/Hong_Kong)"
+        print(f"  rules: {r['rule_set']}; EDIFACT times without zone: {zone}")
+        print(f"  XML signatures: {r['xml_signature']}, "
+              f"{len(r['xml_signing_certificates'])} certificate file(s); answers "
+              f"{'signed' if r['sign_xml_answers'] else 'unsigned'}")
     return 0
 
 

@@ -14,8 +14,11 @@ def test_partners_list_default(capsys) -> None:  # type: ignore[no-untyped-def]
     assert main(["partners", "list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["id"] for r in rows] == ["DEMO"] and rows[0]["api_keys"] == 1
+    assert (rows[0]["rule_set"], rows[0]["timezone"], rows[0]["xml_signature"]) == (
+        "default", None, "optional")
     assert main(["partners", "list"]) == 0
-    assert "DEMO: Demo carrier" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "DEMO: Demo carrier" in out and "XML signatures: optional" in out
 
 
 def test_partners_hash_key(capsys) -> None:  # type: ignore[no-untyped-def]
