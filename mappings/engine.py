@@ -543,13 +543,16 @@ def _derive(mapping: Mapping, data: dict[str, Any], ctx: _Context) -> None:
 
 
 def map_message(segments: list[Segment], spec: MessageSpec, mapping: Mapping,
-                provenance: dict[str, Any] | None = None, *,
-                interpret: bool = False) -> CanonicalDocument:  # fmt: skip
+                provenance: dict[str, Any] | None = None, *, interpret: bool = False,
+                tree: GroupInstance | None = None) -> CanonicalDocument:  # fmt: skip
     """Map one message (its UNH..UNT segments) to a canonical document.
 
     The mapping runs compiled to Python (:mod:`edigate.mappings.compiled`); ``interpret``
-    runs the reference interpreter below instead (same result, several times slower)."""
-    tree = build_tree(spec, segments)
+    runs the reference interpreter below instead (same result, several times slower).
+    ``tree``: the segments already filed under their group instances (the validator's
+    ``MessageReport.tree``), else they are walked through the segment table here."""
+    if tree is None:
+        tree = build_tree(spec, segments)
     ctx = _Context(tree)
     if interpret:
         data = _apply(mapping.root, tree, None, "", ctx)

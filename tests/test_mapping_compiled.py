@@ -11,6 +11,7 @@ import pytest
 from edigate.canonical.model import CanonicalDocument
 from edigate.edifact.validator import EdifactValidator, MessageReport
 from edigate.mappings.engine import map_message, mapping_for
+from edigate.mappings.tree import GroupInstance, build_tree
 
 from .conftest import FIXTURES, REPO, sample_files
 
@@ -76,3 +77,30 @@ def test_generated_source_is_kept_for_tracebacks() -> None:
     source = m.compiled.__source__
     filename = m.compiled.__code__.co_filename
     assert "".join(linecache.getlines(filename)) == source
+
+
+def _shape(inst: GroupInstance) -> tuple[object, ...]:
+    return (inst.group, [id(s) for s in inst.segments],
+            {g: [_shape(i) for i in insts] for g, insts in inst.groups.items()})
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: Path(p).name)
+def test_validator_tree_equals_a_fresh_walk(path: Path) -> None:
+    """The tree the validator files while walking equals the one build_tree walks again, and
+    mapping from it gives the same document."""
+    for r in EdifactValidator(keep_segments=True).validate([path.read_bytes()]):
+        if not isinstance(r, MessageReport) or r.spec is None or not r.segments or not r.valid:
+            continue
+        assert r.tree is not None
+        assert _shape(r.tree) == _shape(build_tree(r.spec, r.segments))
+        mapping = mapping_for(r.type, r.directory)
+        if mapping is not None:
+            assert msgspec.json.encode(map_message(r.segments, r.spec, mapping, tree=r.tree)) \
+                == msgspec.json.encode(map_message(r.segments, r.spec, mapping))
+
+
+def test_validator_trees_cover_the_corpus() -> None:
+    trees = sum(1 for path in FILES
+                for r in EdifactValidator(keep_segments=True).validate([path.read_bytes()])
+                if isinstance(r, MessageReport) and r.valid and r.tree is not None)  # fmt: skip
+    assert trees >= 20

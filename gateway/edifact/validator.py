@@ -33,6 +33,7 @@ from .directory import (
 )
 from .fastcheck import SegmentPattern, segment_pattern
 from .tokenizer import Delimiters, Segment, Tokenizer, TokenizerError
+from .tree import GroupInstance, TreeBuilder
 
 ENVELOPE_TAGS = frozenset(("UNA", "UNB", "UNZ", "UNG", "UNE", "UNH", "UNT"))
 _TAG = re.compile(r"^[A-Z][A-Z0-9]{2}$")
@@ -139,6 +140,9 @@ class MessageReport:
     #: ``keep_segments`` was asked for but the message had more than ``max_kept_segments``:
     #: validated (streaming) but not kept, so it cannot be mapped
     segments_dropped: bool = False
+    #: with ``keep_segments``: the segments filed under their group instances while walking the
+    #: segment table (``edigate.edifact.tree``); None when a segment could not be placed
+    tree: GroupInstance | None = None
 
     @property
     def type(self) -> str:
@@ -532,7 +536,7 @@ _PROFILED: dict[tuple[str, str, tuple[str, ...]], MessageSpec] = {}
 
 
 class _MessageState:
-    __slots__ = ("known", "report", "scoped_tags", "spec", "walker")
+    __slots__ = ("known", "report", "scoped_tags", "spec", "tree", "walker")
 
     def __init__(self, report: MessageReport, spec: MessageSpec | None) -> None:
         self.report = report
@@ -543,6 +547,8 @@ class _MessageState:
         #: tag -> (segment spec, fast acceptor), filled as tags are met
         self.known: dict[str, tuple[SegmentSpec | None, SegmentPattern | None]] = {}
         self.walker = StructureWalker(spec.root, _tables(spec.root)) if spec is not None else None
+        #: files kept segments under their group instances as the walker places them
+        self.tree: TreeBuilder | None = None
 
 
 class EdifactValidator:
@@ -899,10 +905,15 @@ class EdifactValidator:
         self._refs.add(report.reference)
         spec = self._message_spec(report, seg)
         report.spec = spec
-        self._msg = _MessageState(report, spec)
+        self._msg = state = _MessageState(report, spec)
         report.segment_count = 1
-        if self._msg.walker is not None:
-            self._msg.walker.step("UNH")
+        if state.walker is not None:
+            if self.keep_segments:
+                state.tree = TreeBuilder(state.walker.stack)
+                report.tree = state.tree.root
+            state.walker.step("UNH")
+            if state.tree is not None:
+                state.tree.add(seg, state.walker.stack)
 
     def _message_spec(self, report: MessageReport, seg: Segment) -> MessageSpec | None:
         ident = [*report.identifier, "", "", ""]
@@ -954,6 +965,7 @@ class EdifactValidator:
                 # segments is millions of objects): validation goes on, mapping will not
                 report.segments = None
                 report.segments_dropped = True
+                report.tree = state.tree = None
         tag = seg.tag
         known = state.known.get(tag)
         if known is None:
@@ -965,10 +977,13 @@ class EdifactValidator:
                         report.group, report.index, tag[:3], seg.position, offset=seg.offset,
                         line=seg.line)
             )  # fmt: skip
+            report.tree = state.tree = None  # not walked: a mapper must place it itself
             return
         walker = state.walker
         if walker is not None:
             problems = walker.step(tag)
+            if state.tree is not None:
+                state.tree.add(seg, walker.stack)
             if problems:
                 for code, text, subject in problems:
                     # ISO 9735-10 0096: a missing segment (a missing group: its first segment)

@@ -87,7 +87,9 @@ def map_report(r: MessageReport, timezone: str | None = None,
     assert r.segments is not None and r.spec is not None
     prov = {"message_reference": r.reference, "message_version": ":".join(r.identifier[1:4])}
     try:
-        return map_message(r.segments, r.spec, mapping, prov), None, ""
+        # the validator's tree of a valid message (it walked every segment in place)
+        tree = r.tree if r.valid else None
+        return map_message(r.segments, r.spec, mapping, prov, tree=tree), None, ""
     except ValueError as exc:
         return None, "mapping_failed", f"mapping {mapping.name} failed: {exc}"
 
@@ -155,7 +157,7 @@ def message_stream(chunks: Iterable[bytes], profiles: Sequence[Profile] = (),
                 prov.recipient = header.value(3) or None
                 prov.interchange_reference = (ic.reference if ic else "") or header.value(5) \
                     or None
-            r.segments = None
+            r.segments = r.tree = None  # the interchange report keeps r: let the message go
             yield m
             continue
         yield InterchangeEnd(r, {g.index for g in r.groups if g.findings})
