@@ -225,7 +225,7 @@ def _check_rule_set(cfg: Config, name: str, where: str) -> None:
     from .rules import RuleSetError, load_rule_set  # the rules need not load for other checks
 
     try:
-        load_rule_set(Path(rule_set_name(cfg, name)) if name.endswith(".toml") else name)
+        load_rule_set(rule_set_name(cfg, name))
     except (OSError, RuleSetError) as exc:
         raise ConfigError(f"{where}: rule set {name!r} cannot be loaded: {exc}") from None
 

@@ -116,8 +116,10 @@ def _load_schema(path: str) -> etree.XMLSchema:
     return etree.XMLSchema(etree.parse(path, _schema_parser()))
 
 
+@functools.cache
 def load_schema(path: str | os.PathLike[str]) -> etree.XMLSchema:
-    """The compiled schema at ``path``, compiled once per process (cached by real path).
+    """The compiled schema at ``path``, compiled once per process (cached by real path, and by
+    the path as given so a submission costs no file system calls).
     Raises ``etree.XMLSchemaParseError`` for a broken schema: that is our bug, not the sender's."""
     return _load_schema(os.path.realpath(path))
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import itertools
 import linecache
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from edigate.canonical.model import SourcePosition
@@ -52,6 +52,26 @@ def forget(pos: dict[str, SourcePosition], prefix: str) -> None:
     """Drop the positions recorded under ``prefix`` (an item that was left out)."""
     for key in [k for k in pos if k.startswith(prefix)]:
         del pos[key]
+
+
+def collect_items(matches: Iterable[Any], apply: Callable[[Any, str], dict[str, Any]],
+                  required: tuple[str, ...], path: str, positions: dict[str, SourcePosition],
+                  first_only: bool, start: int) -> list[dict[str, Any]]:  # fmt: skip
+    """The items of an object (``first_only``) or list block, for the interpreters (EDIFACT
+    reference and XML): ``apply(match, item_path)`` builds one; an item lacking a field the
+    model requires is left out with its positions. ``start``: index of the first item in its
+    list (for the provenance paths), when another block already added items to it."""
+    out: list[dict[str, Any]] = []
+    for match in matches:
+        sub = path if first_only else f"{path}[{start + len(out)}]."
+        item = apply(match, sub)
+        if item and all(name in item for name in required):
+            out.append(item)
+            if first_only:
+                break
+        else:
+            forget(positions, sub)
+    return out
 
 
 class _Source:

@@ -49,7 +49,7 @@ from edigate.edifact.directory import (
 )
 from edigate.edifact.tokenizer import Segment
 
-from .compiled import compile_mapping, forget, occurrences
+from .compiled import collect_items, compile_mapping, forget, occurrences
 from .expressions import (
     Condition,
     Expression,
@@ -514,17 +514,8 @@ def _build(block: Block, scope: GroupInstance, here: Segment | None, path: str, 
 
 def _items(block: Block, matches: list[tuple[GroupInstance, Segment | None]], path: str,
            ctx: _Context, first_only: bool, start: int) -> list[dict[str, Any]]:  # fmt: skip
-    out: list[dict[str, Any]] = []
-    for inst, seg in matches:
-        sub_path = path if first_only else f"{path}[{start + len(out)}]."
-        item = _apply(block, inst, seg, sub_path, ctx)
-        if item and all(name in item for name in block.required):
-            out.append(item)
-            if first_only:
-                break
-        else:
-            ctx.forget(sub_path)
-    return out
+    return collect_items(matches, lambda m, sub: _apply(block, m[0], m[1], sub, ctx),
+                         block.required, path, ctx.positions, first_only, start)
 
 
 def _derive(mapping: Mapping, data: dict[str, Any], ctx: _Context) -> None:

@@ -73,7 +73,8 @@ from lxml import etree
 from edigate.canonical.model import CanonicalDocument, DocumentType, Provenance, SourcePosition
 from edigate.xmlvalidate import local
 
-from .engine import _check_value, _required, _struct_of, _target_type, _unwrap
+from .compiled import collect_items, forget
+from .engine import _check_value, _get, _required, _struct_of, _target_type, _unwrap
 from .expressions import Expression, MappingError
 
 XML_MAPPINGS = Path(__file__).with_name("xml")
@@ -596,8 +597,7 @@ class _Context:
 
     def forget(self, prefix: str) -> None:
         """Drop the positions recorded under ``prefix`` (an item that was left out)."""
-        for key in [k for k in self.positions if k.startswith(prefix)]:
-            del self.positions[key]
+        forget(self.positions, prefix)
 
     def path_of(self, element: etree._Element) -> str:
         """Prefix-free path of ``element``, built on its parent's (memoised: the values of a
@@ -768,15 +768,6 @@ def _set(out: dict[str, Any], target: Target, value: Any) -> None:
         out[target.name] = value
 
 
-def _get(data: dict[str, Any], dotted: str) -> Any:
-    value: Any = data
-    for part in dotted.removesuffix("[]").split("."):
-        if not isinstance(value, dict):
-            return None
-        value = value.get(part)
-    return value
-
-
 def _existing(out: dict[str, Any], target: Target) -> int:
     for p in target.parents:
         out = out.get(p)  # type: ignore[assignment]
@@ -837,18 +828,8 @@ def _build(block: XmlBlock, el: _Element, path: str, ctx: _Context, first_only: 
 
 def _items(block: XmlBlock, matches: list[_Element], path: str, ctx: _Context,
            first_only: bool, start: int) -> list[dict[str, Any]]:  # fmt: skip
-    out: list[dict[str, Any]] = []
-    required = block.required
-    for match in matches:
-        sub_path = path if first_only else f"{path}[{start + len(out)}]."
-        item = _apply(block, match, sub_path, ctx)
-        if item and all(name in item for name in required):
-            out.append(item)
-            if first_only:
-                break
-        else:
-            ctx.forget(sub_path)
-    return out
+    return collect_items(matches, lambda m, sub: _apply(block, m, sub, ctx), block.required,
+                         path, ctx.positions, first_only, start)
 
 
 def _derive(mapping: XmlMapping, data: dict[str, Any], ctx: _Context) -> None:

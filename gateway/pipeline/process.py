@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from ..canonical.model import SCHEMA_VERSION, to_json
+from ..canonical.model import SCHEMA_VERSION, CanonicalDocument, to_json
 from ..edifact.contrl import build_contrl
 from ..receipts import Receipt, ReceiptDocument, ReceiptSigner
 from ..rules import RuleSet, RuleSetError, load_rule_set
@@ -529,8 +529,7 @@ def _xml_problem(result: ProcessResult, o: XmlOutcome) -> None:
     if len(result.problems) >= MAX_PROBLEMS:
         return
     errors = [f for f in o.findings if f.severity == "error"]
-    reason = o.reason or (f"{len(errors)} business rule error(s); first: "
-                          f"[{errors[0].code}] {errors[0].text}" if errors else "")
+    reason = o.reason or _rules_reason(errors)
     result.problems.append(Problem(interchange=0, message=o.index, message_reference=None,
                                    message_type=o.name, kind=o.problem or "rules",
                                    reason=reason))  # fmt: skip
@@ -538,23 +537,12 @@ def _xml_problem(result: ProcessResult, o: XmlOutcome) -> None:
 
 def _xml_document(o: XmlOutcome, head: XmlHead, index: int,
                   reject_rule_errors: bool) -> DocumentResult | None:  # fmt: skip
-    errors = [f for f in o.findings if f.severity == "error"]
-    if o.doc is None or (errors and reject_rule_errors):
-        if errors and o.problem is None:
-            o.problem = "rules"
+    if not _routable(o, reject_rule_errors):
         return None
-    doc = o.doc
-    body = to_json(doc)
-    btm = doc.border_transport_means
-    return DocumentResult(
-        index=index, interchange=0, message_reference=None, message_type=o.name,
-        message_version=head.namespace, directory=head.schema, document_type=doc.header.type,
-        transport_mode=btm.mode if btm is not None else None, identifier=doc.header.identifier,
-        schema_version=SCHEMA_VERSION, canonical=body, sha256=hashlib.sha256(body).hexdigest(),
-        rule_errors=len(errors), rule_warnings=len(o.findings) - len(errors),
-        rule_findings=[{k: v for k, v in f.as_dict().items() if k != "source"}
-                       for f in o.findings[:20]],
-    )  # fmt: skip
+    assert o.doc is not None
+    return _document_result(o.doc, o.findings, index, interchange=0, message_reference=None,
+                            message_type=o.name, message_version=head.namespace,
+                            directory=head.schema)  # fmt: skip
 
 
 def _withdraw_all(result: ProcessResult, spool: str | None) -> list[ReceiptDocument]:
@@ -572,42 +560,56 @@ def _problem(result: ProcessResult, m: MessageOutcome, errors: list[Any]) -> Non
         return
     r = m.report
     kind = m.problem or "rules"
-    reason = m.reason or (f"{len(errors)} business rule error(s); first: "
-                          f"[{errors[0].code}] {errors[0].text}" if errors else "")
+    reason = m.reason or _rules_reason(errors)
     result.problems.append(Problem(
         interchange=m.interchange, message=r.index, message_reference=r.reference or None,
         message_type=r.type or None, kind=kind, reason=reason))
 
 
 def _document(m: MessageOutcome, index: int, reject_rule_errors: bool) -> DocumentResult | None:
-    r = m.report
-    errors = [f for f in m.findings if f.severity == "error"]
-    if m.doc is None or (errors and reject_rule_errors):
-        if errors and m.problem is None:
-            m.problem = "rules"
-            m.reason = (f"{len(errors)} business rule error(s); first: "
-                        f"[{errors[0].code}] {errors[0].text}")
+    if not _routable(m, reject_rule_errors):
         return None
-    doc = m.doc
+    r = m.report
+    assert m.doc is not None
+    return _document_result(m.doc, m.findings, index, interchange=m.interchange,
+                            message_reference=r.reference or None, message_type=r.type,
+                            message_version=":".join(r.identifier[1:4]),
+                            directory=r.directory)  # fmt: skip
+
+
+def _rules_reason(errors: list[Any]) -> str:
+    return (f"{len(errors)} business rule error(s); first: [{errors[0].code}] {errors[0].text}"
+            if errors else "")
+
+
+def _routable(o: MessageOutcome | XmlOutcome, reject_rule_errors: bool) -> bool:
+    """Whether a mapped message or XML document becomes a document to route: mapped, and
+    without rule errors when they reject (then it is marked a "rules" problem)."""
+    errors = [f for f in o.findings if f.severity == "error"]
+    if o.doc is None or (errors and reject_rule_errors):
+        if errors and o.problem is None:
+            o.problem = "rules"
+            o.reason = o.reason or _rules_reason(errors)
+        return False
+    return True
+
+
+def _document_result(doc: CanonicalDocument, findings: list[Any], index: int, *,
+                     interchange: int, message_reference: str | None, message_type: str,
+                     message_version: str, directory: str) -> DocumentResult:  # fmt: skip
+    """A canonical document as it travels: canonical JSON, its digest, rule findings."""
     body = to_json(doc)
     btm = doc.border_transport_means
+    errors = sum(1 for f in findings if f.severity == "error")
     return DocumentResult(
-        index=index,
-        interchange=m.interchange,
-        message_reference=r.reference or None,
-        message_type=r.type,
-        message_version=":".join(r.identifier[1:4]),
-        directory=r.directory,
-        document_type=doc.header.type,
-        transport_mode=btm.mode if btm is not None else None,
-        identifier=doc.header.identifier,
-        schema_version=SCHEMA_VERSION,
-        canonical=body,
-        sha256=hashlib.sha256(body).hexdigest(),
-        rule_errors=len(errors),
-        rule_warnings=len(m.findings) - len(errors),
+        index=index, interchange=interchange, message_reference=message_reference,
+        message_type=message_type, message_version=message_version, directory=directory,
+        document_type=doc.header.type, transport_mode=btm.mode if btm is not None else None,
+        identifier=doc.header.identifier, schema_version=SCHEMA_VERSION, canonical=body,
+        sha256=hashlib.sha256(body).hexdigest(), rule_errors=errors,
+        rule_warnings=len(findings) - errors,
         rule_findings=[{k: v for k, v in f.as_dict().items() if k != "source"}
-                       for f in m.findings[:20]],
+                       for f in findings[:20]],
     )  # fmt: skip
 
 
